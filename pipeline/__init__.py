@@ -1,0 +1,1 @@
+"""The photo pipeline: download, thumbnail, storage and the database steps around them."""
