@@ -147,9 +147,7 @@ class _Reader:
             raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
         return value
 
-    def _bounded(
-        self, name: str, default: T, parse: Callable[[str], T], low: T | None, high: T | None
-    ) -> T:
+    def _bounded(self, name: str, default: T, parse: Callable[[str], T], low: T | None, high: T | None) -> T:
         raw = self._env.get(name, "").strip()
         if not raw:
             return default

@@ -1,0 +1,88 @@
+"""Peewee models of the two tables, and the database object they share.
+
+The database is created unbound: nothing connects at import. `init_db(config)` binds it.
+The schema itself is owned by the numbered SQL files in schema/, never by Peewee.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from peewee import (
+    Field,
+    ForeignKeyField,
+    IntegerField,
+    Model,
+    SmallIntegerField,
+    TextField,
+    UUIDField,
+)
+from playhouse.db_url import parse as parse_db_url
+from playhouse.pool import PooledPostgresqlDatabase
+from playhouse.postgres_ext import DateTimeTZField
+
+from config import Config
+
+PENDING = "pending"
+PROCESSING = "processing"
+COMPLETED = "completed"
+FAILED = "failed"
+STATUSES = (PENDING, PROCESSING, COMPLETED, FAILED)
+
+db = PooledPostgresqlDatabase(None)
+
+
+def init_db(config: Config, *, max_connections: int = 8) -> PooledPostgresqlDatabase:
+    """Bind the shared database object to PG_CONNECTION_URI; connections open lazily."""
+    db.init(**connect_options(config), max_connections=max_connections, stale_timeout=300, timeout=10)
+    return db
+
+
+def connect_options(config: Config) -> dict[str, Any]:
+    """psycopg2 connection options: the URL's, plus timeouts that keep an outage from hanging us."""
+    options = parse_db_url(config.pg_connection_uri)
+    options.setdefault("connect_timeout", 5)
+    if config.db_statement_timeout_ms:
+        options.setdefault("options", f"-c statement_timeout={config.db_statement_timeout_ms}")
+    return options
+
+
+class PhotoStatusField(Field):
+    """The PostgreSQL enum `photo_status`."""
+
+    field_type = "photo_status"
+
+
+class BaseModel(Model):
+    class Meta:
+        database = db
+
+
+class Photo(BaseModel):
+    """A source photo; `status` moves pending → processing → completed or failed."""
+
+    uuid = UUIDField(primary_key=True)
+    url = TextField()
+    status = PhotoStatusField(default=PENDING)
+    created_at = DateTimeTZField()
+    claimed_at = DateTimeTZField(null=True)
+    attempts = IntegerField(default=0)
+    failure_reason = TextField(null=True)
+    updated_at = DateTimeTZField()
+
+    class Meta:
+        table_name = "photos"
+
+
+class PhotoThumbnail(BaseModel):
+    """A thumbnail file of a photo; `url` is its path relative to THUMBS_DIR."""
+
+    uuid = UUIDField(primary_key=True)
+    photo = ForeignKeyField(Photo, field=Photo.uuid, column_name="photo_uuid", backref="thumbnails")
+    width = SmallIntegerField()
+    height = SmallIntegerField()
+    url = TextField()
+    created_at = DateTimeTZField()
+
+    class Meta:
+        table_name = "photo_thumbnails"
