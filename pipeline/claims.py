@@ -1,0 +1,108 @@
+"""The database steps of processing a photo: lock, claim, complete, fail, and find the stranded.
+
+Who may work on a photo is decided by a PostgreSQL session advisory lock keyed by the photo's
+UUID, held for the whole time a worker processes it:
+
+- two live workers can never process one photo at once (the second cannot take the lock);
+- a worker that dies loses its database session, and the lock with it, at once: the message
+  RabbitMQ redelivers finds the photo in 'processing', takes the lock and claims it again;
+- status changes happen only under the lock, so a late failure of a duplicate message can
+  never overwrite the work of the worker that holds the photo.
+
+The lock lives in the session, so PG_CONNECTION_URI must not point at a transaction-mode pooler.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from uuid import UUID
+
+from peewee import Database
+
+from models import COMPLETED, FAILED, PENDING, PROCESSING
+
+CLAIMABLE = (PENDING, PROCESSING, FAILED)
+
+
+def lock_key(photo_id: UUID) -> int:
+    """The advisory lock key of a photo: its first 64 bits as a signed bigint."""
+    return int.from_bytes(photo_id.bytes[:8], "big", signed=True)
+
+
+@contextmanager
+def photo_lock(db: Database, photo_id: UUID) -> Iterator[bool]:
+    """Hold the photo's advisory lock for the block; yields False when another session holds it."""
+    key = lock_key(photo_id)
+    acquired = bool(db.execute_sql("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0])
+    try:
+        yield acquired
+    finally:
+        if acquired:
+            _unlock(db, key)
+
+
+def _unlock(db: Database, key: int) -> None:
+    try:
+        db.execute_sql("SELECT pg_advisory_unlock(%s)", (key,))
+    except Exception:
+        # The session is broken (the database went away): the lock went with it. Closing the
+        # connection keeps a pooled session from being reused with a lock it may still hold.
+        db.close()
+
+
+def claim(db: Database, photo_id: UUID) -> str | None:
+    """Mark a photo 'processing' and return its URL; None when it is completed or missing.
+
+    Called with the photo's lock held. A photo in 'processing' can be claimed because no live
+    worker holds its lock: its last worker died, or it waits for a retry of its own message.
+    """
+    row = db.execute_sql(
+        "UPDATE photos SET status = 'processing', claimed_at = now(), attempts = attempts + 1"
+        " WHERE uuid = %s AND status = ANY(%s::photo_status[]) RETURNING url",
+        (str(photo_id), list(CLAIMABLE)),
+    ).fetchone()
+    return row[0] if row else None
+
+
+def complete(db: Database, photo_id: UUID, *, relpath: str, width: int, height: int) -> None:
+    """Record the thumbnail and set the photo 'completed', in one transaction."""
+    with db.atomic():
+        db.execute_sql(
+            "INSERT INTO photo_thumbnails (photo_uuid, width, height, url) VALUES (%s, %s, %s, %s)"
+            " ON CONFLICT (photo_uuid) DO UPDATE"
+            " SET width = EXCLUDED.width, height = EXCLUDED.height, url = EXCLUDED.url",
+            (str(photo_id), width, height, relpath),
+        )
+        db.execute_sql(
+            "UPDATE photos SET status = 'completed', failure_reason = NULL WHERE uuid = %s",
+            (str(photo_id),),
+        )
+
+
+def mark_failed(db: Database, photo_id: UUID, reason: str) -> bool:
+    """Set a photo 'failed' with its reason, unless it completed; return whether it changed."""
+    cursor = db.execute_sql(
+        "UPDATE photos SET status = 'failed', failure_reason = %s WHERE uuid = %s AND status <> %s",
+        (reason[:2000], str(photo_id), COMPLETED),
+    )
+    return bool(cursor.rowcount)
+
+
+def stranded(db: Database, *, lease_s: int, limit: int = 1000) -> list[UUID]:
+    """Photos in 'processing' whose claim is older than the lease and whose lock nobody holds.
+
+    pg_locks shows a bigint advisory key as classid (high 32 bits) and objid (low 32 bits).
+    """
+    rows = db.execute_sql(
+        "SELECT p.uuid FROM photos p"
+        " WHERE p.status = %s AND p.claimed_at < now() - make_interval(secs => %s)"
+        " AND NOT EXISTS ("
+        "   SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.objsubid = 1"
+        "   AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        "   AND ((l.classid::bigint << 32) | l.objid::bigint)"
+        "       = ('x' || substr(replace(p.uuid::text, '-', ''), 1, 16))::bit(64)::bigint)"
+        " ORDER BY p.claimed_at LIMIT %s",
+        (PROCESSING, lease_s, limit),
+    ).fetchall()
+    return [UUID(str(row[0])) for row in rows]

@@ -1,0 +1,62 @@
+"""The reconciler: queues again the photos left in 'processing' with no worker and no message.
+
+How a photo gets stranded: its message was lost (a publish that failed before confirms were on,
+a dead-lettered message whose failure could not be recorded because the database was down, a
+queue purged by hand). Such a photo sits in 'processing' with nobody holding its lock. Once its
+claim is older than LEASE_S (longer than any retry wait), the reconciler sends a new message.
+A duplicate message is harmless: the worker skips a completed photo and a photo held by another.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from uuid import UUID
+
+from peewee import Database
+
+from pipeline import claims
+
+log = logging.getLogger(__name__)
+
+# Only one reconciler pass at a time across every worker (any constant nobody else uses).
+RECONCILER_LOCK_KEY = 0x7265636F6E63696C  # "reconcil"
+
+
+def reconcile_once(
+    db: Database, send: Callable[[str], object], *, lease_s: int, limit: int = 1000
+) -> list[UUID]:
+    """Queue every stranded photo again; return their UUIDs (none if another pass is running)."""
+    with db.connection_context():
+        if not db.execute_sql("SELECT pg_try_advisory_lock(%s)", (RECONCILER_LOCK_KEY,)).fetchone()[0]:
+            return []
+        try:
+            found = claims.stranded(db, lease_s=lease_s, limit=limit)
+            for photo_id in found:
+                send(str(photo_id))
+        finally:
+            db.execute_sql("SELECT pg_advisory_unlock(%s)", (RECONCILER_LOCK_KEY,))
+    if found:
+        log.warning("Queued %d stranded photos again: %s", len(found), ", ".join(map(str, found[:20])))
+    return found
+
+
+class ReconcilerThread(threading.Thread):
+    """Runs `reconcile_once` every `interval_s` until stopped; errors are logged, never fatal."""
+
+    def __init__(self, run: Callable[[], object], *, interval_s: float) -> None:
+        super().__init__(name="reconciler", daemon=True)
+        self._run = run
+        self._interval_s = interval_s
+        self._stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self._stopped.wait(self._interval_s):
+            try:
+                self._run()
+            except Exception:
+                log.exception("A reconciler pass failed; the next one runs in %.0f s.", self._interval_s)
+
+    def stop(self) -> None:
+        self._stopped.set()

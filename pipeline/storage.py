@@ -1,0 +1,97 @@
+"""Thumbnail files under THUMBS_DIR: named from the photo's UUID, written atomically.
+
+A thumbnail is written to a temporary file in its final directory, flushed to disk, then
+renamed over its final name: a reader sees either no file or a whole one, never half of one.
+Names come from the photo UUID alone, never from the source URL. Files fan out into 256
+folders by the UUID's first two hex digits so that no folder grows past a few thousand entries
+at a million photos.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import time
+from pathlib import Path, PurePosixPath
+from uuid import UUID
+
+from pipeline.errors import StorageError
+
+TEMP_SUFFIX = ".tmp"
+EXTENSIONS = (".jpg", ".png", ".webp")
+
+log = logging.getLogger(__name__)
+
+
+def thumbnail_relpath(photo_id: UUID, extension: str) -> str:
+    """The thumbnail's path relative to THUMBS_DIR, as stored in photo_thumbnails.url."""
+    if extension not in EXTENSIONS:
+        raise ValueError(f"unexpected thumbnail extension {extension!r}")
+    name = str(photo_id)
+    return f"{name[:2]}/{name}{extension}"
+
+
+class ThumbnailStore:
+    """Writes, finds and removes thumbnail files below one root folder."""
+
+    def __init__(self, root: Path) -> None:
+        self._root = root
+
+    @property
+    def root(self) -> Path:
+        return self._root
+
+    def write(self, photo_id: UUID, data: bytes, extension: str) -> str:
+        """Atomically write a photo's thumbnail; return its relative path."""
+        relpath = thumbnail_relpath(photo_id, extension)
+        final = self._root / relpath
+        temp = final.with_name(f".{final.name}.{secrets.token_hex(6)}{TEMP_SUFFIX}")
+        try:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    out.write(data)
+                    out.flush()
+                    # Without fsync a crash after the rename (and after the row is committed)
+                    # could leave an empty file under a name the database vouches for.
+                    os.fsync(out.fileno())
+                os.replace(temp, final)
+            finally:
+                temp.unlink(missing_ok=True)
+        except OSError as error:
+            raise StorageError(f"could not write {relpath}: {error.strerror or error}") from error
+        return relpath
+
+    def remove(self, photo_id: UUID) -> None:
+        """Remove every thumbnail file of a photo (a failed photo keeps none)."""
+        for extension in EXTENSIONS:
+            (self._root / thumbnail_relpath(photo_id, extension)).unlink(missing_ok=True)
+
+    def resolve(self, relpath: str) -> Path | None:
+        """The file for a stored relative path, or None when the path could leave the root."""
+        pure = PurePosixPath(relpath)
+        if pure.is_absolute() or ".." in pure.parts or not pure.parts:
+            return None
+        return self._root.joinpath(*pure.parts)
+
+    def sweep_temporary(self, *, older_than_s: float) -> int:
+        """Delete temporary files left by a writer that died; return how many were removed.
+
+        Only files older than `older_than_s` go: a live writer's file is seconds old.
+        """
+        cutoff = time.time() - older_than_s
+        removed = 0
+        if not self._root.is_dir():
+            return 0
+        for temp in self._root.glob(f"*/.*{TEMP_SUFFIX}"):
+            try:
+                if temp.stat().st_mtime < cutoff:
+                    temp.unlink()
+                    removed += 1
+            except FileNotFoundError:
+                continue
+        if removed:
+            log.info("Removed %d temporary thumbnail files left by stopped writers.", removed)
+        return removed

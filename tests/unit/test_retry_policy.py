@@ -1,0 +1,52 @@
+"""The retry policy: permanent errors fail at once, transient ones are retried up to RETRY_MAX."""
+
+from __future__ import annotations
+
+import peewee
+import pytest
+
+from pipeline import errors
+from pipeline.retry import failure_reason, should_retry
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        errors.SourceHttpError("source answered HTTP 404", status=404),
+        errors.SourceRefused("address 169.254.169.254 is link-local"),
+        errors.SourceTooLarge("body exceeds 10 bytes"),
+        errors.SourceTooSlow("download exceeded the 60 s deadline"),
+        errors.NotAnImage("not an image"),
+        errors.CorruptImage("truncated"),
+        errors.ImageTooLarge("too many pixels"),
+    ],
+)
+def test_permanent_errors_are_never_retried(error: errors.PhotoError) -> None:
+    assert not should_retry(0, error, max_retries=3)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [errors.SourceUnavailable("HTTP 503"), errors.StorageError("disk full"), RuntimeError("a bug or a blip")],
+)
+def test_transient_and_unexpected_errors_are_retried_up_to_max_retries(error: BaseException) -> None:
+    assert [should_retry(retries, error, max_retries=3) for retries in range(5)] == [
+        True,
+        True,
+        True,
+        False,
+        False,
+    ]
+
+
+def test_a_database_outage_is_retried_however_long_it_lasts() -> None:
+    outage = peewee.OperationalError("could not connect to server")
+    assert should_retry(1000, outage, max_retries=3)
+    assert should_retry(1000, peewee.InterfaceError("connection already closed"), max_retries=3)
+
+
+def test_the_failure_reason_starts_with_the_error_code() -> None:
+    assert failure_reason(errors.SourceHttpError("source answered HTTP 404", status=404)) == (
+        "source_http_error: source answered HTTP 404"
+    )
+    assert failure_reason(KeyError("x")).startswith("internal_error: KeyError")

@@ -1,0 +1,81 @@
+"""Thumbnail files: named from the UUID, written whole or not at all, removable, swept."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from pipeline.errors import StorageError
+from pipeline.storage import ThumbnailStore, thumbnail_relpath
+
+
+def test_the_path_comes_from_the_uuid_fanned_out_by_its_first_two_digits() -> None:
+    photo_id = uuid.UUID("3f2a0000-0000-4000-8000-000000000001")
+    assert thumbnail_relpath(photo_id, ".jpg") == "3f/3f2a0000-0000-4000-8000-000000000001.jpg"
+    with pytest.raises(ValueError, match="extension"):
+        thumbnail_relpath(photo_id, ".exe")
+
+
+def test_write_leaves_the_final_file_and_no_temporary_one(tmp_path: Path) -> None:
+    store = ThumbnailStore(tmp_path)
+    photo_id = uuid.uuid4()
+    relpath = store.write(photo_id, b"jpeg bytes", ".jpg")
+    assert (tmp_path / relpath).read_bytes() == b"jpeg bytes"
+    assert [p.name for p in (tmp_path / relpath).parent.iterdir()] == [f"{photo_id}.jpg"]
+    assert oct((tmp_path / relpath).stat().st_mode & 0o777) == oct(0o644)
+
+
+def test_writing_again_replaces_the_file_atomically(tmp_path: Path) -> None:
+    store = ThumbnailStore(tmp_path)
+    photo_id = uuid.uuid4()
+    relpath = store.write(photo_id, b"first", ".jpg")
+    inode = (tmp_path / relpath).stat().st_ino
+    store.write(photo_id, b"second", ".jpg")
+    assert (tmp_path / relpath).read_bytes() == b"second"
+    assert (tmp_path / relpath).stat().st_ino != inode, "a new file renamed over the old, not rewritten"
+
+
+def test_a_failed_write_raises_storage_error_and_leaves_nothing(tmp_path: Path) -> None:
+    blocker = tmp_path / "blocked"
+    blocker.write_text("a file where the root folder should be")
+    with pytest.raises(StorageError, match="could not write"):
+        ThumbnailStore(blocker).write(uuid.uuid4(), b"data", ".jpg")
+
+
+def test_remove_deletes_every_thumbnail_of_the_photo_only(tmp_path: Path) -> None:
+    store = ThumbnailStore(tmp_path)
+    photo_id, other = uuid.uuid4(), uuid.uuid4()
+    store.write(photo_id, b"a", ".jpg")
+    store.write(photo_id, b"b", ".png")
+    kept = store.write(other, b"c", ".jpg")
+    store.remove(photo_id)
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*.*")) == [kept]
+
+
+def test_resolve_refuses_paths_that_leave_the_root(tmp_path: Path) -> None:
+    store = ThumbnailStore(tmp_path)
+    assert store.resolve("ab/x.jpg") == tmp_path / "ab" / "x.jpg"
+    for bad in ("../etc/passwd", "/etc/passwd", "ab/../../x", ""):
+        assert store.resolve(bad) is None, bad
+
+
+def test_sweep_removes_only_old_temporary_files(tmp_path: Path) -> None:
+    store = ThumbnailStore(tmp_path)
+    (tmp_path / "ab").mkdir()
+    old = tmp_path / "ab" / ".ab12.jpg.0123456789ab.tmp"
+    fresh = tmp_path / "ab" / ".ab34.jpg.ba9876543210.tmp"
+    kept = tmp_path / "ab" / "ab12.jpg"
+    for path in (old, fresh, kept):
+        path.write_bytes(b"x")
+    an_hour_ago = time.time() - 3600
+    os.utime(old, (an_hour_ago, an_hour_ago))
+    os.utime(kept, (an_hour_ago, an_hour_ago))
+
+    assert store.sweep_temporary(older_than_s=600) == 1
+    assert not old.exists()
+    assert fresh.exists()
+    assert kept.exists()
