@@ -7,6 +7,7 @@ The schema itself is owned by the numbered SQL files in schema/, never by Peewee
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 from peewee import (
     Field,
@@ -78,7 +79,10 @@ class PhotoThumbnail(BaseModel):
     """A thumbnail file of a photo; `url` is its path relative to THUMBS_DIR."""
 
     uuid = UUIDField(primary_key=True)
-    photo = ForeignKeyField(Photo, field=Photo.uuid, column_name="photo_uuid", backref="thumbnails")
+    photo = ForeignKeyField(
+        Photo, field=Photo.uuid, column_name="photo_uuid", object_id_name="photo_uuid", backref="thumbnails"
+    )
+    photo_uuid: UUID  # the foreign key's raw value, without loading the photo
     width = SmallIntegerField()
     height = SmallIntegerField()
     url = TextField()

@@ -1,0 +1,43 @@
+"""The RabbitMQ broker and its middleware, built from the configuration."""
+
+from __future__ import annotations
+
+import functools
+
+from dramatiq.brokers.rabbitmq import RabbitmqBroker
+from dramatiq.middleware import AgeLimit, CurrentMessage, Retries, ShutdownNotifications, TimeLimit
+
+from actors.middleware import PhotoFailures, WorkerRuntime
+from config import Config
+from pipeline.retry import should_retry
+
+QUEUE_NAME = "photo-processor"
+
+
+def build_broker(config: Config) -> RabbitmqBroker:
+    """A RabbitmqBroker with publisher confirms, our retry policy and the failure hook.
+
+    Confirms are on for the API and the worker alike: without them a publish can vanish with
+    no error, and a retry is a publish (to the delay queue) followed by an ack of the original.
+    """
+    retries = Retries(
+        max_retries=config.retry_max,
+        min_backoff=config.retry_min_backoff_ms,
+        max_backoff=config.retry_max_backoff_ms,
+        retry_when=functools.partial(should_retry, max_retries=config.retry_max),
+    )
+    return RabbitmqBroker(
+        url=config.amqp_url,
+        confirm_delivery=True,
+        middleware=[
+            AgeLimit(),
+            TimeLimit(),
+            ShutdownNotifications(),
+            CurrentMessage(),
+            # After-hooks run in reverse order: PhotoFailures must come before Retries so that
+            # its after_process_message runs after Retries has decided whether the message failed.
+            PhotoFailures(),
+            retries,
+            WorkerRuntime(config),
+        ],
+    )
