@@ -1,0 +1,1 @@
+"""The HTTP API (Falcon under gunicorn) and the operator's command line (`python -m service`)."""

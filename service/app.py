@@ -1,0 +1,77 @@
+"""The Falcon application: `create_app` wires, `get_app` reads the environment (gunicorn's entry)."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import falcon
+from peewee import Database
+
+from config import Config, load_config
+from models import init_db
+from pipeline.storage import ThumbnailStore
+from service import errors
+from service.auth import BearerToken
+from service.demo import DEMO_DIR, DEMO_ROUTE
+from service.middleware import DatabaseSession
+from service.representations import THUMBS_ROUTE
+from service.resources.health import Health
+from service.resources.openapi import OpenApiDocument
+from service.resources.photos import PendingPhotos, PhotoItem, PhotoList
+from service.resources.processing import ProcessPhotos
+from service.resources.stats import Stats
+from service.resources.thumbnails import ThumbnailFile
+
+log = logging.getLogger(__name__)
+
+
+def create_app(
+    config: Config,
+    *,
+    db: Database,
+    send: Callable[[str], object],
+    health_checks: dict[str, Callable[[], None]],
+) -> falcon.App:
+    """The API, given its collaborators: the database, a way to send a photo, health checks."""
+    middleware: list[Any] = [DatabaseSession(db)]
+    if config.api_token:
+        middleware.insert(0, BearerToken(config.api_token))
+    app = falcon.App(middleware=middleware)
+    app.req_options.strip_url_path_trailing_slash = True
+    errors.register(app)
+    app.add_route("/photos", PhotoList())
+    app.add_route("/photos/pending", PendingPhotos())
+    app.add_route("/photos/process", ProcessPhotos(send))
+    app.add_route("/photos/{photo_id}", PhotoItem())
+    app.add_route("/stats", Stats())
+    app.add_route(THUMBS_ROUTE + "/{path:path}", ThumbnailFile(ThumbnailStore(config.thumbs_dir)))
+    app.add_route("/healthz", Health(health_checks))
+    app.add_route("/openapi.json", OpenApiDocument())
+    app.add_static_route(DEMO_ROUTE, str(DEMO_DIR))
+    return app
+
+
+def get_app() -> falcon.App:
+    """The API as gunicorn runs it: configured from the environment, sending through the actor."""
+    config = load_config()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("pika").setLevel(logging.WARNING)
+    db = init_db(config, max_connections=16)
+    # Imported here, not at module level: importing `actors` builds the broker from the
+    # environment, which tests of create_app (and tools importing this module) do not want.
+    from actors import broker, process_photo
+    from actors.broker import QUEUE_NAME
+    from service.checks import broker_check, database_check
+
+    return create_app(
+        config,
+        db=db,
+        send=process_photo.send,
+        health_checks={
+            "database": functools.partial(database_check, db),
+            "broker": functools.partial(broker_check, broker, QUEUE_NAME),
+        },
+    )

@@ -1,0 +1,55 @@
+"""Sending photos to the worker, one message each, and knowing which messages the broker took."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import falcon
+import pika.exceptions
+from dramatiq.errors import BrokerError
+
+log = logging.getLogger(__name__)
+
+# What a publish raises when the broker is down, refuses the message or does not confirm it.
+BROKER_ERRORS = (BrokerError, pika.exceptions.AMQPError, OSError)
+
+
+class BatchInterrupted(falcon.HTTPServiceUnavailable):
+    """Raised when the broker failed part-way through a batch: says what was and was not queued.
+
+    Sending the rest again is harmless: the worker ignores a message for a completed photo.
+    """
+
+    def __init__(self, queued: list[str], not_queued: list[str]) -> None:
+        super().__init__(
+            title="Message broker unavailable",
+            description=(
+                f"The broker confirmed {len(queued)} of {len(queued) + len(not_queued)} messages. "
+                "The photos in 'queued' will be processed; send the others again later."
+            ),
+            retry_after=5,
+        )
+        self.queued = queued
+        self.not_queued = not_queued
+
+    def to_dict(self, obj_type: type = dict) -> Any:
+        body: Any = super().to_dict(obj_type)
+        body["queued"] = self.queued
+        body["not_queued"] = self.not_queued
+        return body
+
+
+def send_all(send: Callable[[str], object], photo_ids: Iterable[str]) -> list[str]:
+    """Send one message per photo; each send returns only once the broker confirmed it."""
+    pending = list(photo_ids)
+    queued: list[str] = []
+    for photo_id in pending:
+        try:
+            send(photo_id)
+        except BROKER_ERRORS as error:
+            log.warning("Publishing failed after %d of %d messages: %r", len(queued), len(pending), error)
+            raise BatchInterrupted(queued, pending[len(queued) :]) from error
+        queued.append(photo_id)
+    return queued

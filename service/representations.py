@@ -1,0 +1,42 @@
+"""How the API shows photos and thumbnails in JSON."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from models import Photo, PhotoThumbnail
+
+THUMBS_ROUTE = "/thumbs"
+
+
+def photo_summary(photo: Photo) -> dict[str, Any]:
+    """The four columns of the seed: uuid, url, status, created_at (ISO 8601)."""
+    return {
+        "uuid": str(photo.uuid),
+        "url": photo.url,
+        "status": photo.status,
+        "created_at": photo.created_at.isoformat(),
+    }
+
+
+def photo_detail(photo: Photo, thumbnails: list[PhotoThumbnail]) -> dict[str, Any]:
+    """A photo with its processing state and its thumbnails."""
+    return {
+        **photo_summary(photo),
+        "updated_at": photo.updated_at.isoformat(),
+        "attempts": photo.attempts,
+        "failure_reason": photo.failure_reason,
+        "thumbnails": [thumbnail_json(thumbnail) for thumbnail in thumbnails],
+    }
+
+
+def thumbnail_json(thumbnail: PhotoThumbnail) -> dict[str, Any]:
+    """A thumbnail row, with `href`, where the API serves the file."""
+    return {
+        "uuid": str(thumbnail.uuid),
+        "width": thumbnail.width,
+        "height": thumbnail.height,
+        "url": thumbnail.url,
+        "href": f"{THUMBS_ROUTE}/{thumbnail.url}",
+        "created_at": thumbnail.created_at.isoformat(),
+    }

@@ -1,0 +1,54 @@
+"""Reading photos: GET /photos/pending, GET /photos and GET /photos/{uuid}."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import falcon
+
+from models import PENDING, STATUSES, Photo, PhotoThumbnail
+from service import validation
+from service.pagination import keyset_page
+from service.representations import photo_detail, photo_summary
+
+
+class PendingPhotos:
+    """Pending photos, oldest first, a page at a time (the seed's four fields)."""
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        query = Photo.select(Photo.uuid, Photo.url, Photo.status, Photo.created_at)
+        page = keyset_page(req, resp, query.where(Photo.status == PENDING))
+        resp.media = [photo_summary(photo) for photo in page]
+
+
+class PhotoList:
+    """Photos of any status (or of one, with ?status=), oldest first, with their thumbnails."""
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        status = req.get_param("status")
+        if status is not None and status not in STATUSES:
+            raise falcon.HTTPInvalidParam(f"Must be one of {', '.join(STATUSES)}.", "status")
+        query = Photo.select()
+        if status is not None:
+            query = query.where(Photo.status == status)
+        page = keyset_page(req, resp, query)
+        thumbnails = defaultdict(list)
+        if page:
+            for thumbnail in PhotoThumbnail.select().where(PhotoThumbnail.photo.in_([p.uuid for p in page])):
+                thumbnails[thumbnail.photo_uuid].append(thumbnail)
+        resp.media = [photo_detail(photo, thumbnails[photo.uuid]) for photo in page]
+
+
+class PhotoItem:
+    """One photo: its status, its failure reason if any, and its thumbnails."""
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, photo_id: str) -> None:
+        if not validation.UUID_PATTERN.fullmatch(photo_id):
+            raise falcon.HTTPBadRequest(
+                title="Invalid photo UUID", description=f"{photo_id[:64]!r} is not a photo UUID."
+            )
+        photo = Photo.get_or_none(Photo.uuid == photo_id.lower())
+        if photo is None:
+            raise falcon.HTTPNotFound(title="Photo not found", description=f"No photo has UUID {photo_id}.")
+        thumbnails = list(PhotoThumbnail.select().where(PhotoThumbnail.photo == photo.uuid))
+        resp.media = photo_detail(photo, thumbnails)

@@ -1,0 +1,43 @@
+"""POST /photos/process: one message per eligible photo, confirmed by the broker."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import cast
+
+import falcon
+
+from models import COMPLETED, FAILED, PENDING, PROCESSING, Photo
+from service import validation
+from service.queueing import send_all
+
+# Photos in these states are queued; the others are skipped with their status as the reason.
+ELIGIBLE = frozenset({PENDING, FAILED})
+
+
+class ProcessPhotos:
+    """Queue photos for processing."""
+
+    def __init__(self, send: Callable[[str], object]) -> None:
+        self._send = send
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        validation.require_json(req)
+        photo_ids = validation.parse_photo_ids(validation.read_body(req))
+        query = Photo.select(Photo.uuid, Photo.status).where(Photo.uuid.in_(photo_ids)).tuples()
+        statuses = {str(uuid): status for uuid, status in cast(Iterable[tuple[object, str]], query)}
+        eligible = [photo_id for photo_id in photo_ids if statuses.get(photo_id) in ELIGIBLE]
+        skipped = [
+            {"uuid": photo_id, "reason": _skip_reason(statuses.get(photo_id))}
+            for photo_id in photo_ids
+            if statuses.get(photo_id) not in ELIGIBLE
+        ]
+        queued = send_all(self._send, eligible)
+        resp.status = falcon.HTTP_202
+        resp.media = {"queued": queued, "skipped": skipped}
+
+
+def _skip_reason(status: str | None) -> str:
+    if status is None:
+        return "not_found"
+    return COMPLETED if status == COMPLETED else PROCESSING

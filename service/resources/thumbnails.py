@@ -1,0 +1,35 @@
+"""GET /thumbs/{path}: the thumbnail files, with caching headers."""
+
+from __future__ import annotations
+
+import falcon
+
+from pipeline.storage import ThumbnailStore
+
+MEDIA_TYPES = {".jpg": "image/jpeg", ".png": "image/png", ".webp": "image/webp"}
+# A thumbnail's name comes from its photo's UUID and its content never changes once written.
+CACHE_CONTROL = "public, max-age=86400"
+
+
+class ThumbnailFile:
+    """Serves a file below THUMBS_DIR by the relative path stored in photo_thumbnails.url."""
+
+    def __init__(self, store: ThumbnailStore) -> None:
+        self._store = store
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, path: str) -> None:
+        file = self._store.resolve(path)
+        media_type = MEDIA_TYPES.get(file.suffix) if file is not None else None
+        if file is None or media_type is None or not file.is_file():
+            raise falcon.HTTPNotFound(
+                title="Thumbnail not found", description=f"No thumbnail at {path[:200]!r}."
+            )
+        stat = file.stat()
+        etag = f"{stat.st_size:x}-{stat.st_mtime_ns:x}"
+        resp.etag = etag
+        resp.cache_control = [CACHE_CONTROL]
+        if req.if_none_match and any(str(tag) in (etag, "*") for tag in req.if_none_match):
+            resp.status = falcon.HTTP_304
+            return
+        resp.content_type = media_type
+        resp.set_stream(file.open("rb"), stat.st_size)

@@ -1,0 +1,80 @@
+"""Validation of the request body of POST /photos/process, at the boundary.
+
+Checks run in the order the API promises when several apply: 415 (content type), then 413
+(size), then 400 (shape). Nothing is queued unless the whole body is valid.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import falcon
+
+MAX_BODY_BYTES = 1024 * 1024
+MAX_ITEMS = 1000
+# The canonical hyphenated form only (any letter case): uuid.UUID would also take braces,
+# "urn:uuid:" and 32 bare hex digits, which the API does not promise to understand.
+UUID_PATTERN = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+def require_json(req: falcon.Request) -> None:
+    """415 unless the body is JSON; a missing Content-Type is taken as JSON."""
+    if req.content_type is None:
+        return
+    media_type = req.content_type.split(";", 1)[0].strip().lower()
+    if media_type != falcon.MEDIA_JSON:
+        raise falcon.HTTPUnsupportedMediaType(
+            title="Unsupported media type",
+            description=f"The body must be JSON (Content-Type: application/json), not {media_type!r}.",
+        )
+
+
+def read_body(req: falcon.Request) -> bytes:
+    """The raw body, 413 when it exceeds 1 MiB (declared or actual, chunked or not)."""
+    if req.content_length is not None and req.content_length > MAX_BODY_BYTES:
+        raise _too_large(f"The body must be at most {MAX_BODY_BYTES} bytes.")
+    # A chunked body has no Content-Length; Falcon's bounded_stream would then read nothing, so
+    # read the server's stream (gunicorn ends it at the last chunk), bounded all the same.
+    stream = req.bounded_stream if req.content_length is not None else req.stream
+    body = stream.read(MAX_BODY_BYTES + 1)
+    if len(body) > MAX_BODY_BYTES:
+        raise _too_large(f"The body must be at most {MAX_BODY_BYTES} bytes.")
+    return body
+
+
+def parse_photo_ids(body: bytes) -> list[str]:
+    """The distinct photo UUIDs of a body, lower-cased, in first-seen order."""
+    if not body.strip():
+        raise _bad_request("The body is empty; send a JSON array of photo UUIDs.")
+    try:
+        items = json.loads(body)
+    except (ValueError, RecursionError):
+        raise _bad_request("The body is not valid JSON.") from None
+    if not isinstance(items, list):
+        raise _bad_request(f"The body must be a JSON array of photo UUIDs, not a JSON {_json_type(items)}.")
+    if len(items) > MAX_ITEMS:
+        raise _too_large(f"At most {MAX_ITEMS} photo UUIDs per request; got {len(items)}.")
+    if not items:
+        raise _bad_request("The array is empty; send one or more photo UUIDs.")
+    for index, item in enumerate(items):
+        if not isinstance(item, str) or not UUID_PATTERN.fullmatch(item):
+            raise _bad_request(f"Item {index} is not a photo UUID string: {_preview(item)}.")
+    return list(dict.fromkeys(item.lower() for item in items))
+
+
+def _json_type(value: object) -> str:
+    return {dict: "object", str: "string", bool: "boolean", type(None): "null"}.get(type(value), "number")
+
+
+def _preview(value: object) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _bad_request(description: str) -> falcon.HTTPBadRequest:
+    return falcon.HTTPBadRequest(title="Invalid request body", description=description)
+
+
+def _too_large(description: str) -> falcon.HTTPContentTooLarge:
+    return falcon.HTTPContentTooLarge(title="Request body too large", description=description)
