@@ -1,0 +1,45 @@
+"""The API in-process (Falcon's TestClient) on this run's real database and RabbitMQ vhost."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+from typing import Any
+
+import falcon.testing
+import pytest
+from peewee import Database
+
+from config import Config
+from service.app import create_app
+from service.checks import broker_check, database_check
+from tests.support.queue import QUEUE, QueueProbe
+
+
+@pytest.fixture
+def client(config: Config, database: Database, actors_package: Any) -> falcon.testing.TestClient:
+    app = create_app(
+        config,
+        db=database,
+        send=actors_package.process_photo.send,
+        health_checks={
+            "database": functools.partial(database_check, database),
+            "broker": functools.partial(broker_check, actors_package.broker, QUEUE),
+        },
+    )
+    return falcon.testing.TestClient(app)
+
+
+@pytest.fixture
+def queue(service_env: dict[str, str]) -> Iterator[QueueProbe]:
+    probe = QueueProbe(service_env["AMQP_URI"])
+    probe.purge()
+    yield probe
+    probe.close()
+
+
+@pytest.fixture(autouse=True)
+def empty_tables(database: Database) -> Iterator[None]:
+    database.execute_sql("TRUNCATE photos CASCADE")
+    yield
+    database.close()

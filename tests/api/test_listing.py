@@ -1,0 +1,96 @@
+"""GET /photos (any status, paged), GET /stats and the thumbnail files at /thumbs/."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from pathlib import Path
+
+import falcon.testing
+from peewee import Database
+
+from pipeline.storage import ThumbnailStore
+from tests.support.data import insert_photo
+
+
+def _complete(database: Database, thumbs_dir: Path, photo_id: str, data: bytes = b"\xff\xd8jpeg") -> str:
+    relpath = ThumbnailStore(thumbs_dir).write(uuid.UUID(photo_id), data, ".jpg")
+    database.execute_sql(
+        "INSERT INTO photo_thumbnails (photo_uuid, width, height, url) VALUES (%s, 320, 240, %s)",
+        (photo_id, relpath),
+    )
+    database.execute_sql("UPDATE photos SET status = 'completed' WHERE uuid = %s", (photo_id,))
+    return relpath
+
+
+def test_photos_lists_every_status_with_thumbnails_and_filters_by_status(
+    client: falcon.testing.TestClient, database: Database, thumbs_dir: Path
+) -> None:
+    pending = insert_photo(database)
+    failed = insert_photo(database, status="failed")
+    completed = insert_photo(database)
+    relpath = _complete(database, thumbs_dir, completed)
+
+    everything = client.simulate_get("/photos")
+    only_completed = client.simulate_get("/photos", params={"status": "completed"})
+
+    assert everything.status_code == 200
+    assert {photo["uuid"] for photo in everything.json} == {pending, failed, completed}
+    [done] = only_completed.json
+    assert done["uuid"] == completed
+    assert done["thumbnails"][0]["href"] == f"/thumbs/{relpath}"
+    assert client.simulate_get("/photos", params={"status": "lost"}).status_code == 400
+
+
+def test_the_next_link_of_photos_keeps_the_status_filter(
+    client: falcon.testing.TestClient, database: Database
+) -> None:
+    for _ in range(3):
+        insert_photo(database, status="failed")
+    insert_photo(database)
+    first = client.simulate_get("/photos", params={"status": "failed", "limit": 2})
+    link = re.search(r"<([^>]+)>", first.headers["link"]).group(1)
+    path, _, query = link.partition("?")
+    second = client.simulate_get(path, query_string=query)
+    assert "status=failed" in query
+    assert len(second.json) == 1
+    assert second.json[0]["status"] == "failed"
+    assert "link" not in second.headers
+
+
+def test_stats_counts_every_status(client: falcon.testing.TestClient, database: Database) -> None:
+    insert_photo(database)
+    insert_photo(database)
+    insert_photo(database, status="failed")
+    result = client.simulate_get("/stats")
+    assert result.status_code == 200
+    assert result.json == {
+        "counts": {"pending": 2, "processing": 0, "completed": 0, "failed": 1},
+        "total": 3,
+    }
+
+
+def test_a_thumbnail_is_served_with_caching_headers_and_revalidates_with_its_etag(
+    client: falcon.testing.TestClient, database: Database, thumbs_dir: Path
+) -> None:
+    photo_id = insert_photo(database)
+    relpath = _complete(database, thumbs_dir, photo_id, b"\xff\xd8 thumbnail bytes")
+
+    result = client.simulate_get(f"/thumbs/{relpath}")
+    assert result.status_code == 200
+    assert result.content == b"\xff\xd8 thumbnail bytes"
+    assert result.headers["content-type"] == "image/jpeg"
+    assert "max-age" in result.headers["cache-control"]
+
+    again = client.simulate_get(f"/thumbs/{relpath}", headers={"If-None-Match": result.headers["etag"]})
+    assert again.status_code == 304
+
+
+def test_paths_outside_the_thumbnails_folder_are_not_served(client: falcon.testing.TestClient) -> None:
+    for path in (
+        "/thumbs/../config.py",
+        "/thumbs/%2e%2e/config.py",
+        "/thumbs/ab/missing.jpg",
+        "/thumbs/x.txt",
+    ):
+        assert client.simulate_get(path).status_code == 404, path

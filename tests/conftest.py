@@ -1,0 +1,83 @@
+"""Fixtures shared by the test tiers: this run's database and vhost, its settings, an image server.
+
+Tiers: tests/unit (pure functions, no services), tests/api (the Falcon app in-process on the real
+database and broker), tests/e2e (gunicorn, RabbitMQ and a real worker process).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from peewee import Database
+
+from config import Config, load_config
+from models import init_db
+from schema import migrations
+from tests.support import services as test_services
+from tests.support.imageserver import ImageServer
+
+
+@pytest.fixture(scope="session")
+def services() -> Iterator[test_services.TestServices]:
+    """This run's own database (migrated) and RabbitMQ vhost, dropped at the end."""
+    made = test_services.create()
+    try:
+        migrations.migrate({"dsn": made.pg_uri})
+        yield made
+    finally:
+        test_services.drop(made)
+
+
+@pytest.fixture(scope="session")
+def thumbs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("thumbs")
+
+
+@pytest.fixture(scope="session")
+def service_env(services: test_services.TestServices, thumbs_dir: Path) -> dict[str, str]:
+    """The environment the API and the worker run with in tests."""
+    return {
+        "PG_CONNECTION_URI": services.pg_uri,
+        "AMQP_URI": services.amqp_uri,
+        "THUMBS_DIR": str(thumbs_dir),
+        "ALLOW_PRIVATE_SOURCES": "1",
+        "RETRY_MAX": "3",
+        "RETRY_MIN_BACKOFF_MS": "200",
+        "RETRY_MAX_BACKOFF_MS": "1000",
+        "DOWNLOAD_TIMEOUT_S": "5",
+        "LOG_FORMAT": "text",
+    }
+
+
+@pytest.fixture(scope="session")
+def image_server() -> Iterator[ImageServer]:
+    """A loopback HTTP server the tests load with images and canned failures."""
+    server = ImageServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def actors_package(service_env: dict[str, str]) -> Any:
+    """The `actors` package, imported with this run's settings (it builds its broker at import)."""
+    if "actors" in sys.modules:
+        raise RuntimeError("`actors` was imported before the test settings were in place")
+    os.environ.update(service_env)
+    import actors
+
+    return actors
+
+
+@pytest.fixture(scope="session")
+def config(service_env: dict[str, str]) -> Config:
+    return load_config(service_env)
+
+
+@pytest.fixture(scope="session")
+def database(config: Config) -> Database:
+    return init_db(config)

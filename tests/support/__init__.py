@@ -1,0 +1,1 @@
+"""Helpers the test tiers share: the services of a test run, an image server, processes, polling."""

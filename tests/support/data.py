@@ -1,0 +1,36 @@
+"""Rows the tests insert and read back."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from peewee import Database
+
+
+def insert_photo(db: Database, url: str = "http://127.0.0.1:9/photo.jpg", status: str = "pending") -> str:
+    """Insert a photo row; return its UUID."""
+    return str(
+        db.execute_sql(
+            "INSERT INTO photos (url, status) VALUES (%s, %s) RETURNING uuid", (url, status)
+        ).fetchone()[0]
+    )
+
+
+def photo_row(db: Database, photo_id: str) -> dict[str, Any]:
+    """The photo's columns, and its thumbnail rows under "thumbnails"."""
+    cursor = db.execute_sql(
+        "SELECT uuid::text, url, status::text, attempts, failure_reason, claimed_at"
+        " FROM photos WHERE uuid = %s",
+        (photo_id,),
+    )
+    names = [column[0] for column in cursor.description]
+    row = dict(zip(names, cursor.fetchone(), strict=True))
+    row["thumbnails"] = db.execute_sql(
+        "SELECT width, height, url FROM photo_thumbnails WHERE photo_uuid = %s", (photo_id,)
+    ).fetchall()
+    return row
+
+
+def status_of(db: Database, photo_id: str) -> str:
+    """The photo's status."""
+    return str(db.execute_sql("SELECT status FROM photos WHERE uuid = %s", (photo_id,)).fetchone()[0])

@@ -1,0 +1,120 @@
+"""The real processes of end-to-end tests: gunicorn with the API, the Dramatiq worker."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import requests
+
+from tests.support.polling import wait_until
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ServiceProcess:
+    """A process group we start, stop gracefully, or kill, with its output kept in a file."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], log_dir: Path) -> None:
+        self.name = name
+        self.argv = argv
+        self.env = {**os.environ, **env, "PYTHONUNBUFFERED": "1", "PATH": f"{BIN}:{os.environ['PATH']}"}
+        self.log_path = log_dir / f"{name}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> ServiceProcess:
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            self.argv, cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        log.close()
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def signal(self, signum: int) -> None:
+        """Send `signum` to the process itself (not its group)."""
+        assert self.proc is not None
+        self.proc.send_signal(signum)
+
+    def stop(self, timeout: float = 20) -> int | None:
+        """SIGTERM to the group, then SIGKILL if it has not exited by `timeout`."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            _killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                _killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+        _killpg(self.proc.pid, signal.SIGKILL)  # stragglers of the group
+        return self.proc.returncode
+
+    def logs(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def _killpg(pid: int, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signum)
+
+
+def start_api(env: dict[str, str], log_dir: Path, *, port: int | None = None) -> tuple[ServiceProcess, str]:
+    """gunicorn serving the API as the Procfile runs it; returns the process and its base URL."""
+    port = port or free_port()
+    api = ServiceProcess(
+        "api",
+        [str(BIN / "gunicorn"), "--config", "service/gunicorn_conf.py", "service.app:get_app()"],
+        {**env, "HOST": "127.0.0.1", "PORT": str(port), "WEB_WORKERS": "1", "WEB_THREADS": "4"},
+        log_dir,
+    ).start()
+    base_url = f"http://127.0.0.1:{port}"
+    wait_until(lambda: _answers(f"{base_url}/healthz") or not api.alive(), timeout=30, message="API up")
+    if not api.alive():
+        raise RuntimeError(f"the API exited at start:\n{api.logs()}")
+    return api, base_url
+
+
+def worker_argv(*, processes: int = 1, threads: int = 1, supervised: bool = True) -> list[str]:
+    """The worker command of the Procfile, with `bin/supervise` in front unless asked not to."""
+    argv = [str(BIN / "dramatiq"), "actors", "--processes", str(processes), "--threads", str(threads)]
+    return [str(REPO / "bin" / "supervise"), *argv] if supervised else argv
+
+
+def start_worker(
+    env: dict[str, str], log_dir: Path, *, processes: int = 1, threads: int = 1, supervised: bool = True
+) -> ServiceProcess:
+    """The Dramatiq worker as the Procfile runs it."""
+    return ServiceProcess(
+        "worker",
+        worker_argv(processes=processes, threads=threads, supervised=supervised),
+        {**env, "dramatiq_queue_prefetch": str(threads)},
+        log_dir,
+    ).start()
+
+
+def _answers(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=2).status_code == 200
+    except requests.RequestException:
+        return False

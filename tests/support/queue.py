@@ -1,0 +1,55 @@
+"""Reading the photo-processor queue as RabbitMQ holds it."""
+
+from __future__ import annotations
+
+import json
+
+import pika
+import pika.exceptions
+
+QUEUE = "photo-processor"
+
+
+class QueueProbe:
+    """Reads the photo-processor queue as RabbitMQ holds it (no worker consumes in this tier)."""
+
+    def __init__(self, url: str) -> None:
+        self._connection = pika.BlockingConnection(pika.URLParameters(url))
+        self._channel = self._connection.channel()
+
+    def purge(self) -> None:
+        for name in (QUEUE, f"{QUEUE}.DQ", f"{QUEUE}.XQ"):
+            try:
+                self._channel.queue_purge(name)
+            except pika.exceptions.ChannelClosedByBroker:  # not declared yet
+                self._channel = self._connection.channel()
+
+    def bodies(self) -> list[bytes]:
+        """Take every message off the queue (acknowledged: the test owns them) and return their bodies."""
+        bodies = []
+        while True:
+            try:
+                method, _properties, body = self._channel.basic_get(QUEUE, auto_ack=True)
+            except pika.exceptions.ChannelClosedByBroker as error:
+                if error.reply_code != 404:
+                    raise
+                self._channel = self._connection.channel()
+                return bodies  # never declared: nothing was ever sent
+            if method is None:
+                return bodies
+            bodies.append(body)
+
+    def photo_ids(self) -> list[str]:
+        """The photo UUIDs of the messages on the queue, checking each is Dramatiq's format."""
+        ids = []
+        for body in self.bodies():
+            message = json.loads(body)
+            assert message["queue_name"] == QUEUE
+            assert message["actor_name"] == "process_photo"
+            assert message["kwargs"] == {}
+            assert len(message["args"]) == 1
+            ids.append(message["args"][0])
+        return ids
+
+    def close(self) -> None:
+        self._connection.close()

@@ -1,0 +1,88 @@
+"""The PostgreSQL database and RabbitMQ vhost of one test run, made at its start and dropped at its end.
+
+Each run gets its own database and vhost (named after the process id and a random suffix), so
+a leftover row or message can neither fail nor pass a test. A service that is not running makes
+the run fail with an error naming it: tests are never skipped for want of a service.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+from dataclasses import dataclass
+from urllib.parse import quote
+
+import pika
+import psycopg2
+from psycopg2 import sql
+from psycopg2.extensions import ISOLATION_LEVEL_AUTOCOMMIT
+
+PG_ADMIN_URI = os.environ.get("TEST_PG_ADMIN_URI", "postgresql://postgres@127.0.0.1:5432/postgres")
+AMQP_HOST = os.environ.get("TEST_AMQP_HOST", "127.0.0.1:5672")
+AMQP_USER = "guest"
+
+
+class ServiceUnavailable(RuntimeError):
+    """Raised when PostgreSQL or RabbitMQ is not there for the test run."""
+
+
+@dataclass(frozen=True)
+class TestServices:
+    """The names and URLs of this run's database and vhost."""
+
+    database: str
+    vhost: str
+
+    @property
+    def pg_uri(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:5432/{self.database}"
+
+    @property
+    def amqp_uri(self) -> str:
+        return f"amqp://{AMQP_USER}:guest@{AMQP_HOST}/{quote(self.vhost, safe='')}"
+
+
+def create() -> TestServices:
+    """Create this run's database and vhost."""
+    name = f"pp_test_{os.getpid()}_{secrets.token_hex(3)}"
+    services = TestServices(database=name, vhost=name)
+    _admin_sql(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    _rabbitmqctl("add_vhost", name)
+    _rabbitmqctl("set_permissions", "-p", name, AMQP_USER, ".*", ".*", ".*")
+    _check_amqp(services.amqp_uri)
+    return services
+
+
+def drop(services: TestServices) -> None:
+    """Drop this run's database and vhost."""
+    _admin_sql(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(services.database)))
+    _rabbitmqctl("delete_vhost", services.vhost)
+
+
+def _admin_sql(statement: sql.Composable) -> None:
+    try:
+        conn = psycopg2.connect(PG_ADMIN_URI, connect_timeout=5)
+    except psycopg2.OperationalError as error:
+        raise ServiceUnavailable(f"PostgreSQL is not reachable at {PG_ADMIN_URI}: {error}") from error
+    try:
+        conn.set_isolation_level(ISOLATION_LEVEL_AUTOCOMMIT)
+        with conn.cursor() as cur:
+            cur.execute(statement)
+    finally:
+        conn.close()
+
+
+def _rabbitmqctl(*args: str) -> None:
+    try:
+        subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
+    except (OSError, subprocess.SubprocessError) as error:
+        detail = getattr(error, "stderr", b"") or b""
+        raise ServiceUnavailable(f"rabbitmqctl {' '.join(args)} failed: {error} {detail.decode()}") from error
+
+
+def _check_amqp(url: str) -> None:
+    try:
+        pika.BlockingConnection(pika.URLParameters(url)).close()
+    except pika.exceptions.AMQPError as error:
+        raise ServiceUnavailable(f"RabbitMQ is not reachable at {url}: {error!r}") from error

@@ -1,0 +1,104 @@
+"""The Procfile, Dockerfile and docker-compose.yml, checked statically (no Docker engine here)."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _procfile() -> dict[str, str]:
+    entries = {}
+    for line in (REPO / "Procfile").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, command = line.split(":", 1)
+            entries[name.strip()] = command.strip()
+    return entries
+
+
+def _compose() -> dict:
+    return yaml.safe_load((REPO / "docker-compose.yml").read_text())
+
+
+def _dockerfile() -> list[tuple[str, str]]:
+    text = (REPO / "Dockerfile").read_text().replace("\\\n", " ")
+    return [
+        (line.split(None, 1)[0].upper(), line.split(None, 1)[1] if " " in line.strip() else "")
+        for line in text.splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+
+
+def test_the_procfile_runs_gunicorn_and_the_supervised_dramatiq_worker() -> None:
+    procfile = _procfile()
+    assert set(procfile) == {"web", "worker"}
+    assert procfile["web"].startswith("gunicorn ")
+    assert "'service.app:get_app()'" in procfile["web"]
+    assert "bin/supervise dramatiq actors" in procfile["worker"]
+    assert "--processes ${WORKER_PROCESSES:-1} --threads ${WORKER_THREADS:-1}" in procfile["worker"]
+
+
+def test_compose_has_the_four_services_with_healthchecks_and_restart_policies() -> None:
+    services = _compose()["services"]
+    assert set(services) == {"postgres", "rabbitmq", "web", "worker"}
+    for name, service in services.items():
+        assert "healthcheck" in service, name
+        assert service.get("restart") in ("unless-stopped", "always", "on-failure"), name
+    assert "15672:15672" in services["rabbitmq"]["ports"]
+    assert services["rabbitmq"]["image"].endswith("-management")
+    assert "3000:3000" in services["web"]["ports"]
+
+
+def test_web_and_worker_run_the_procfile_entries_of_one_image_once_the_services_are_healthy() -> None:
+    services = _compose()["services"]
+    procfile = _procfile()
+    for name in ("web", "worker"):
+        service = services[name]
+        assert service["command"] == ["honcho", "start", name]
+        assert name in procfile
+        assert service["build"] == "."
+        assert service["depends_on"] == {
+            "postgres": {"condition": "service_healthy"},
+            "rabbitmq": {"condition": "service_healthy"},
+        }
+        assert "./waldo-app-thumbs:/waldo-app-thumbs" in service["volumes"]
+        assert service["environment"]["THUMBS_DIR"] == "/waldo-app-thumbs"
+        assert "ALLOW_PRIVATE_SOURCES" not in service["environment"], "Compose keeps the SSRF guard on"
+
+
+def test_the_dockerfile_builds_from_files_that_exist_and_runs_as_a_user_not_root() -> None:
+    instructions = _dockerfile()
+    assert instructions[0] == ("FROM", "python:3.11-slim-bookworm")
+    for keyword, argument in instructions:
+        if keyword == "COPY":
+            *sources, _destination = shlex.split(argument)
+            for source in sources:
+                assert (REPO / source).exists(), source
+    runs = " ".join(argument for keyword, argument in instructions if keyword == "RUN")
+    assert "-r requirements.txt" in runs
+    assert "requirements-dev" not in runs, "only runtime dependencies go into the image"
+    users = [argument for keyword, argument in instructions if keyword == "USER"]
+    assert users
+    assert users[-1] not in ("root", "0")
+    entrypoint = dict(instructions)["ENTRYPOINT"]
+    assert (REPO / yaml.safe_load(entrypoint)[0]).stat().st_mode & 0o111
+    assert yaml.safe_load(dict(instructions)["CMD"]) == ["honcho", "start", "web"]
+
+
+def test_the_entrypoint_migrates_before_running_the_command() -> None:
+    script = (REPO / "bin" / "docker-entrypoint").read_text()
+    migrate = script.index("python -m service migrate")
+    assert migrate < script.index('exec "$@"')
+
+
+def test_requirements_pin_every_package_exactly() -> None:
+    for name in ("requirements.txt", "requirements-dev.txt"):
+        for line in (REPO / name).read_text().splitlines():
+            line = line.strip()
+            if not line or line.startswith(("#", "-r ")):
+                continue
+            assert re.fullmatch(r"[A-Za-z0-9_.\-\[\],]+==[A-Za-z0-9_.+\-]+", line), f"{name}: {line}"
