@@ -1,0 +1,69 @@
+# photo-processor. `make start` runs it, `make test` tests it; `make help` lists the rest.
+# Settings come from the environment (see README.md, "Configuration"); nothing here repeats them.
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+STAMP := $(VENV)/.installed
+
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+export PYTHONUNBUFFERED := 1
+# The local run downloads the demo photos from this machine's own API (127.0.0.1), which the
+# SSRF guard refuses unless told otherwise. Docker Compose does not set it.
+export ALLOW_PRIVATE_SOURCES ?= 1
+
+export PORT ?= 3000
+CONFIG = $(PY) -c 'from config import load_config as c; print(c().$(1))'
+
+.PHONY: help start web worker db-create db-migrate db-schema psql test lint fmt typecheck check \
+        bench docker-up docker-down clean venv
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+venv: $(STAMP) ## create .venv and install the pinned dependencies
+
+start: $(STAMP) db-migrate ## run the API on $(PORT) and the worker, in the foreground (honcho)
+	$(BIN)/honcho start --port $(PORT)
+
+db-migrate: $(STAMP) ## create the database if missing and upgrade it to the current schema
+	$(PY) -m service migrate --create-database
+
+db-schema: $(STAMP) ## reset the database: drop it all, recreate the schema, add the demo photos
+	$(PY) -m service reset-schema
+
+psql: $(STAMP) ## open psql on the configured database
+	psql "$$($(call CONFIG,pg_connection_uri))"
+
+test: $(STAMP) ## run the whole test suite against real PostgreSQL and RabbitMQ
+	$(BIN)/pytest
+
+lint: $(STAMP) ## ruff lint and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+fmt: $(STAMP) ## format the code
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+typecheck: $(STAMP) ## mypy
+	$(BIN)/mypy
+
+check: lint typecheck test ## everything CI checks
+
+clean: ## remove the virtual environment and caches
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+
+docker-up: ## build the image and start everything in Docker (API on 3000, RabbitMQ UI on 15672)
+	mkdir -p waldo-app-thumbs
+	UID=$$(id -u) GID=$$(id -g) docker compose up --build --detach
+	@echo "API: http://localhost:3000/   RabbitMQ: http://localhost:15672/ (guest/guest)"
+
+docker-down: ## stop the Docker services (the volumes are kept)
+	docker compose down
