@@ -16,7 +16,7 @@ export ALLOW_PRIVATE_SOURCES ?= 1
 export PORT ?= 3000
 CONFIG = $(PY) -c 'from config import load_config as c; print(c().$(1))'
 
-.PHONY: help start web worker db-create db-migrate db-schema psql test lint fmt typecheck check \
+.PHONY: help start web worker db-create db-migrate db-schema process-pending psql test lint fmt typecheck check \
         bench docker-up docker-down clean venv
 
 help: ## list the targets
@@ -37,6 +37,9 @@ db-migrate: $(STAMP) ## create the database if missing and upgrade it to the cur
 
 db-schema: $(STAMP) ## reset the database: drop it all, recreate the schema, add the demo photos
 	$(PY) -m service reset-schema
+
+process-pending: $(STAMP) ## queue every pending photo (STATUS=failed to retry the failed ones)
+	$(PY) -m service process-pending --status $(or $(STATUS),pending)
 
 psql: $(STAMP) ## open psql on the configured database
 	psql "$$($(call CONFIG,pg_connection_uri))"

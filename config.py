@@ -63,6 +63,7 @@ class Config:
 
     db_statement_timeout_ms: int = 15000
     log_format: str = "text"
+    worker_metrics_port: int = 9191
 
     @property
     def amqp_url(self) -> str:
@@ -95,6 +96,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         thumb_quality=reader.integer("THUMB_QUALITY", 85, low=1, high=95),
         db_statement_timeout_ms=reader.integer("DB_STATEMENT_TIMEOUT_MS", 15000, low=0),
         log_format=reader.choice("LOG_FORMAT", "text", ("text", "json")),
+        worker_metrics_port=reader.integer("WORKER_METRICS_PORT", 9191, low=0, high=65535),
     )
     if config.retry_min_backoff_ms > config.retry_max_backoff_ms:
         raise ConfigError("RETRY_MIN_BACKOFF_MS must not exceed RETRY_MAX_BACKOFF_MS")

@@ -66,6 +66,7 @@ class Photo(BaseModel):
     url = TextField()
     status = PhotoStatusField(default=PENDING)
     created_at = DateTimeTZField()
+    queued_at = DateTimeTZField(null=True)
     claimed_at = DateTimeTZField(null=True)
     attempts = IntegerField(default=0)
     failure_reason = TextField(null=True)

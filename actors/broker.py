@@ -7,6 +7,7 @@ import functools
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.middleware import AgeLimit, CurrentMessage, Retries, ShutdownNotifications, TimeLimit
 
+from actors.metrics import WorkerPrometheus
 from actors.middleware import PhotoFailures, WorkerRuntime
 from config import Config
 from pipeline.retry import should_retry
@@ -39,5 +40,8 @@ def build_broker(config: Config) -> RabbitmqBroker:
             PhotoFailures(),
             retries,
             WorkerRuntime(config),
+            # Last, so that its after_process_boot (which points prometheus_client at the
+            # directory the worker processes share) runs before WorkerRuntime's.
+            WorkerPrometheus(port=config.worker_metrics_port),
         ],
     )

@@ -67,5 +67,7 @@ class PhotoFailures(Middleware):
         if message.actor_name != "process_photo" or not message.args:
             return
         photo_id = message.args[0]
-        if runtime.processor().fail(photo_id, reason):
-            log.warning("Photo %s failed: %s", photo_id, reason)
+        if runtime.record_failure(photo_id, reason):
+            log.warning(
+                "Photo failed: %s", reason, extra={"photo": photo_id, "message_id": message.message_id}
+            )

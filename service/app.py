@@ -10,12 +10,14 @@ from typing import Any
 import falcon
 from peewee import Database
 
+import logsetup
 from config import Config, load_config
 from models import init_db
 from pipeline.storage import ThumbnailStore
 from service import errors
 from service.auth import BearerToken
 from service.demo import DEMO_DIR, DEMO_ROUTE
+from service.metrics import MetricsEndpoint, RequestMetrics
 from service.middleware import DatabaseSession
 from service.representations import THUMBS_ROUTE
 from service.resources.health import Health
@@ -36,9 +38,10 @@ def create_app(
     health_checks: dict[str, Callable[[], None]],
 ) -> falcon.App:
     """The API, given its collaborators: the database, a way to send a photo, health checks."""
-    middleware: list[Any] = [DatabaseSession(db)]
+    middleware: list[Any] = [RequestMetrics()]
     if config.api_token:
-        middleware.insert(0, BearerToken(config.api_token))
+        middleware.append(BearerToken(config.api_token))
+    middleware.append(DatabaseSession(db))
     app = falcon.App(middleware=middleware)
     app.req_options.strip_url_path_trailing_slash = True
     errors.register(app)
@@ -50,6 +53,7 @@ def create_app(
     app.add_route(THUMBS_ROUTE + "/{path:path}", ThumbnailFile(ThumbnailStore(config.thumbs_dir)))
     app.add_route("/healthz", Health(health_checks))
     app.add_route("/openapi.json", OpenApiDocument())
+    app.add_route("/metrics", MetricsEndpoint())
     app.add_static_route(DEMO_ROUTE, str(DEMO_DIR))
     return app
 
@@ -57,8 +61,7 @@ def create_app(
 def get_app() -> falcon.App:
     """The API as gunicorn runs it: configured from the environment, sending through the actor."""
     config = load_config()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("pika").setLevel(logging.WARNING)
+    logsetup.configure(config.log_format)
     db = init_db(config, max_connections=16)
     # Imported here, not at module level: importing `actors` builds the broker from the
     # environment, which tests of create_app (and tools importing this module) do not want.

@@ -9,10 +9,13 @@ from collections.abc import Sequence
 
 from playhouse.db_url import parse as parse_db_url
 
+import logsetup
 from config import Config, ConfigError, load_config
 from models import init_db
 from schema import migrations
+from service import bulk as bulk_queue
 from service import demo
+from service.queueing import BatchInterrupted
 
 log = logging.getLogger("service.cli")
 
@@ -27,19 +30,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     load = commands.add_parser("load-demo", help="add the demo photos as pending rows")
     load.add_argument("--base-url", help="where the worker downloads them (default: this API's /demo/)")
     commands.add_parser("reconcile", help="queue again the photos stranded in 'processing' (see LEASE_S)")
+    bulk = commands.add_parser("process-pending", help="queue every pending photo (or every failed one)")
+    bulk.add_argument(
+        "--status", choices=("pending", "failed"), default="pending", help="which photos to queue"
+    )
+    bulk.add_argument("--batch-size", type=int, default=bulk_queue.BATCH_SIZE, help="rows read per page")
+    bulk.add_argument(
+        "--skip-queued-within",
+        type=int,
+        metavar="SECONDS",
+        help="leave photos whose message was confirmed this recently (default: LEASE_S; 0 queues all)",
+    )
     args = parser.parse_args(argv)
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     try:
         config = load_config()
     except ConfigError as error:
         print(f"configuration error: {error}", file=sys.stderr)
         return 2
+    logsetup.configure(config.log_format)
     handler = {
         "migrate": _migrate,
         "reset-schema": _reset_schema,
         "load-demo": _load_demo,
         "reconcile": _reconcile,
+        "process-pending": _process_pending,
     }[args.command]
     return handler(config, args)
 
@@ -81,4 +96,25 @@ def _reconcile(config: Config, args: argparse.Namespace) -> int:
 
     found = reconcile_once(init_db(config), process_photo.send, lease_s=config.lease_s)
     print(f"{len(found)} stranded photo(s) queued again")
+    return 0
+
+
+def _process_pending(config: Config, args: argparse.Namespace) -> int:
+    from actors import process_photo  # builds the broker from the environment
+
+    init_db(config)
+    try:
+        sent = bulk_queue.queue_by_status(
+            process_photo.send,
+            status=args.status,
+            skip_queued_within_s=config.lease_s
+            if args.skip_queued_within is None
+            else args.skip_queued_within,
+            batch_size=args.batch_size,
+            progress=bulk_queue.ProgressBar(f"queued ({args.status})"),
+        )
+    except BatchInterrupted as interrupted:
+        print(f"the broker failed: {interrupted.description} Run the command again.", file=sys.stderr)
+        return 1
+    print(f"{sent} {args.status} photo(s) queued")
     return 0

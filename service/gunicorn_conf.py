@@ -1,6 +1,9 @@
 """gunicorn settings for the API, from the environment (HOST, PORT, WEB_WORKERS, WEB_THREADS)."""
 
 import os
+import shutil
+import tempfile
+from typing import Any
 
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '3000')}"
 # gthread: peewee, psycopg2 and pika's BlockingConnection all block; each thread holds its own
@@ -15,5 +18,39 @@ preload_app = False
 control_socket_disable = True
 accesslog = "-"
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
+if os.environ.get("LOG_FORMAT", "text").lower() == "json":
+    # gunicorn's own loggers (errors, access) as JSON lines too, through the app's formatter.
+    logconfig_dict = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "logsetup.JsonFormatter"}},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json"}},
+        "root": {"handlers": ["stderr"], "level": "INFO"},
+        "loggers": {
+            "gunicorn.error": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+            "gunicorn.access": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+        },
+    }
 timeout = 60
 graceful_timeout = 10
+
+
+def on_starting(server: object) -> None:
+    """Give the worker processes one metrics directory, fresh for this run (before they start).
+
+    prometheus_client reads PROMETHEUS_MULTIPROC_DIR once, at import, in each worker; /metrics
+    then adds up what every worker wrote there.
+    """
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(
+        prefix="photo-processor-web-metrics-"
+    )
+    shutil.rmtree(directory, ignore_errors=True)
+    os.makedirs(directory)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+
+
+def child_exit(server: object, worker: Any) -> None:
+    """Drop a dead worker's live gauges from the sums."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

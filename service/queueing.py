@@ -7,8 +7,12 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import falcon
+import peewee
 import pika.exceptions
 from dramatiq.errors import BrokerError
+from peewee import fn
+
+from models import Photo
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +46,7 @@ class BatchInterrupted(falcon.HTTPServiceUnavailable):
 
 
 def send_all(send: Callable[[str], object], photo_ids: Iterable[str]) -> list[str]:
-    """Send one message per photo; each send returns only once the broker confirmed it."""
+    """Send one message per photo and mark them queued; a send returns once the broker confirmed."""
     pending = list(photo_ids)
     queued: list[str] = []
     for photo_id in pending:
@@ -50,6 +54,22 @@ def send_all(send: Callable[[str], object], photo_ids: Iterable[str]) -> list[st
             send(photo_id)
         except BROKER_ERRORS as error:
             log.warning("Publishing failed after %d of %d messages: %r", len(queued), len(pending), error)
+            mark_queued(queued)
             raise BatchInterrupted(queued, pending[len(queued) :]) from error
         queued.append(photo_id)
+    mark_queued(queued)
     return queued
+
+
+def mark_queued(photo_ids: list[str]) -> None:
+    """Record when the photos' messages were confirmed (photos.queued_at).
+
+    Best effort: the messages are on their way whatever happens here, so a database error is
+    logged, not raised; the answer must still say they were queued.
+    """
+    if not photo_ids:
+        return
+    try:
+        Photo.update(queued_at=fn.now()).where(Photo.uuid.in_(photo_ids)).execute()
+    except (peewee.OperationalError, peewee.InterfaceError) as error:
+        log.warning("Could not record queued_at for %d photos: %r", len(photo_ids), error)

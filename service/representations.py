@@ -24,6 +24,7 @@ def photo_detail(photo: Photo, thumbnails: list[PhotoThumbnail]) -> dict[str, An
     return {
         **photo_summary(photo),
         "updated_at": photo.updated_at.isoformat(),
+        "queued_at": photo.queued_at.isoformat() if photo.queued_at else None,
         "attempts": photo.attempts,
         "failure_reason": photo.failure_reason,
         "thumbnails": [thumbnail_json(thumbnail) for thumbnail in thumbnails],

@@ -39,9 +39,14 @@ def thumbs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def service_env(services: test_services.TestServices, thumbs_dir: Path) -> dict[str, str]:
+def service_env(
+    services: test_services.TestServices, thumbs_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, str]:
     """The environment the API and the worker run with in tests."""
     return {
+        # Workers of several tests may run at once: no fixed metrics port, no shared metrics files.
+        "WORKER_METRICS_PORT": "0",
+        "dramatiq_prom_db": str(tmp_path_factory.mktemp("worker-metrics")),
         "PG_CONNECTION_URI": services.pg_uri,
         "AMQP_URI": services.amqp_uri,
         "THUMBS_DIR": str(thumbs_dir),

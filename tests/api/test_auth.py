@@ -37,6 +37,7 @@ ROUTES = [
     ("GET", "/stats"),
     ("GET", "/thumbs/00/00000000-0000-4000-8000-000000000000.jpg"),
     ("GET", "/openapi.json"),
+    ("GET", "/metrics"),
 ]
 
 

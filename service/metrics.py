@@ -1,0 +1,83 @@
+"""The API's metrics at GET /metrics: requests by route and status, latency, photos by status.
+
+Under gunicorn the worker processes share a PROMETHEUS_MULTIPROC_DIR (set up by
+service/gunicorn_conf.py before they start) and /metrics adds them up; in a single process
+(tests, `python -m service`) the default registry serves.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any, cast
+
+import falcon
+import prometheus_client as prom
+from peewee import fn
+from prometheus_client import multiprocess
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from models import STATUSES, Photo
+
+# Module level on purpose: a metric may be registered once per process, and under gunicorn the
+# app module is imported once per worker, after gunicorn_conf.py chose the multiprocess mode.
+REQUESTS = prom.Counter(
+    "photo_processor_http_requests_total",
+    "HTTP requests, by route, method and status.",
+    ["route", "method", "status"],
+)
+LATENCY = prom.Histogram(
+    "photo_processor_http_request_duration_seconds",
+    "HTTP request latency, by route and method.",
+    ["route", "method"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+
+
+class RequestMetrics:
+    """Falcon middleware timing every request and counting it by route template and status."""
+
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        req.context.metrics_started = time.perf_counter()
+
+    def process_response(
+        self, req: falcon.Request, resp: falcon.Response, resource: Any, req_succeeded: bool
+    ) -> None:
+        started = getattr(req.context, "metrics_started", None)
+        # The route template, not the path: one series per route, whatever UUIDs are asked for.
+        route = req.uri_template or "unmatched"
+        status = str(resp.status_code)
+        REQUESTS.labels(route, req.method, status).inc()
+        if started is not None:
+            LATENCY.labels(route, req.method).observe(time.perf_counter() - started)
+
+
+class PhotoStatusCollector(Collector):
+    """Photos by status, counted in the database when Prometheus scrapes."""
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        counts = dict.fromkeys(STATUSES, 0)
+        query = Photo.select(Photo.status, fn.COUNT(Photo.uuid)).group_by(Photo.status).tuples()
+        for status, count in cast(Iterable[tuple[str, int]], query):
+            counts[status] = count
+        family = GaugeMetricFamily("photo_processor_photos", "Photos, by status.", labels=["status"])
+        for status, count in counts.items():
+            family.add_metric([status], count)
+        yield family
+
+
+class MetricsEndpoint:
+    """GET /metrics in Prometheus' text format."""
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        registry = prom.CollectorRegistry()
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            multiprocess.MultiProcessCollector(registry)
+        else:
+            for collector in (REQUESTS, LATENCY):
+                registry.register(collector)
+        registry.register(PhotoStatusCollector())
+        resp.content_type = prom.CONTENT_TYPE_LATEST
+        resp.data = prom.generate_latest(registry)
