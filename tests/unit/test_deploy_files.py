@@ -102,3 +102,23 @@ def test_requirements_pin_every_package_exactly() -> None:
             if not line or line.startswith(("#", "-r ")):
                 continue
             assert re.fullmatch(r"[A-Za-z0-9_.\-\[\],]+==[A-Za-z0-9_.+\-]+", line), f"{name}: {line}"
+
+
+def test_env_example_documents_every_variable_the_service_reads() -> None:
+    config_source = (REPO / "config.py").read_text()
+    read = set(re.findall(r'reader\.\w+\("([A-Z_]+)"', config_source))
+    read |= {"WEB_WORKERS", "WEB_THREADS", "WORKER_PROCESSES", "WORKER_THREADS"}
+    documented = {
+        match.group(1)
+        for line in (REPO / ".env.example").read_text().splitlines()
+        if (match := re.match(r"# ([A-Z_]+)=", line))
+    }
+    assert read
+    assert read == documented
+
+
+def test_every_variable_of_env_example_is_in_the_readme_table() -> None:
+    readme = (REPO / "README.md").read_text()
+    for line in (REPO / ".env.example").read_text().splitlines():
+        if match := re.match(r"# ([A-Z_]+)=", line):
+            assert f"`{match.group(1)}`" in readme, match.group(1)
