@@ -62,7 +62,8 @@ def test_a_cmyk_jpeg_is_converted_through_its_embedded_profile_to_srgb() -> None
 
 
 @pytest.mark.parametrize(
-    "embedded", [None, b"not a profile", rgb_profile(SRGB_PRIMARIES, 2.2, "an RGB profile on CMYK")],
+    "embedded",
+    [None, b"not a profile", rgb_profile(SRGB_PRIMARIES, 2.2, "an RGB profile on CMYK")],
     ids=["no profile", "an unreadable profile", "an RGB profile"],
 )
 def test_a_cmyk_jpeg_without_a_usable_profile_is_read_through_the_standard_cmyk_profile(
@@ -87,7 +88,9 @@ def test_the_corpus_cmyk_sample_keeps_its_red_and_its_black() -> None:
 
 def test_an_embedded_rgb_profile_is_applied() -> None:
     """Pixels tagged with a profile whose red and green primaries are swapped come out with them swapped."""
-    swapped = rgb_profile((SRGB_PRIMARIES[1], SRGB_PRIMARIES[0], SRGB_PRIMARIES[2]), 2.2, "swapped red and green")
+    swapped = rgb_profile(
+        (SRGB_PRIMARIES[1], SRGB_PRIMARIES[0], SRGB_PRIMARIES[2]), 2.2, "swapped red and green"
+    )
     data = encode(Image.new("RGB", (400, 300), (200, 40, 40)), "PNG", icc_profile=swapped)
 
     thumbnail = make_thumbnail(data)
@@ -149,3 +152,13 @@ def test_sixteen_bit_grayscale_is_scaled_to_eight_bits_not_clipped() -> None:
     assert thumbnail.mode == "L"
     levels = [thumbnail.getpixel((x, 50)) for x in (50, 150, 250)]
     assert all(abs(a - b) <= 2 for a, b in zip(levels, (255, 128, 1), strict=True)), levels  # type: ignore[operator]
+
+
+def test_float_grayscale_is_read_as_zero_to_one() -> None:
+    """32-bit float gray TIFF (as image editors write it, 0.0-1.0): 0.5 becomes level 127 or 128."""
+    data = encode(Image.new("F", (400, 300), 0.5), "TIFF")
+
+    thumbnail = decode(make_thumbnail(data).data)
+
+    assert thumbnail.mode == "L"
+    assert abs(thumbnail.getpixel((160, 120)) - 127.5) <= 2  # type: ignore[operator]

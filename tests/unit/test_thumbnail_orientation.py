@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from PIL import Image
 
@@ -20,7 +22,7 @@ from tests.unit.thumbnail_images import (
 )
 
 # How each format is written: lossless or near it, so that colours can be checked.
-FORMATS = {
+FORMATS: dict[str, dict[str, Any]] = {
     "JPEG": {"quality": 95},
     "WEBP": {"lossless": True},
     "TIFF": {},

@@ -8,6 +8,7 @@ import random
 import struct
 import zlib
 from pathlib import Path
+from typing import cast
 
 from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageStat
 
@@ -65,9 +66,8 @@ def quadrant_colours(image: Image.Image) -> list[tuple[int, ...]]:
     """The colour at the centre of each quadrant of `image`, in QUADRANTS order."""
     width, height = image.size
     rgb = image.convert("RGB")
-    return [
-        rgb.getpixel(((2 * (i % 2) + 1) * width // 4, (2 * (i // 2) + 1) * height // 4)) for i in range(4)
-    ]  # type: ignore[misc]
+    centres = [((2 * (i % 2) + 1) * width // 4, (2 * (i // 2) + 1) * height // 4) for i in range(4)]
+    return [cast("tuple[int, ...]", rgb.getpixel(centre)) for centre in centres]
 
 
 def close(actual: tuple[int, ...], expected: tuple[int, ...], tolerance: int) -> bool:

@@ -1,0 +1,145 @@
+"""Opening untrusted image bytes: an allow-list of decoders, the pixel limit, clear errors.
+
+Every failure here is one of the domain errors, so a bad body fails its photo with a reason
+and never crashes the worker: not an image (`NotAnImage`), an image we cannot decode
+(`CorruptImage`), or one announcing more pixels than allowed (`ImageTooLarge`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import struct
+import threading
+import zlib
+from collections.abc import Iterator
+
+from PIL import ExifTags, Image, UnidentifiedImageError
+
+from pipeline.errors import CorruptImage, ImageTooLarge, NotAnImage
+
+# The only decoders hostile bytes can reach. Not ICO (favicons are no photos, and each of its
+# entries is a BMP or PNG of its own), nor PDF, EPS, SVG or Pillow's many exotic formats.
+# MPO (multi-picture JPEG from stereo and some phone cameras) opens through the JPEG entry.
+ALLOWED_FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "AVIF", "HEIF", "TIFF", "BMP")
+
+# Signatures of the allowed formats, so bytes that start like one of them but cannot be
+# opened are reported as a corrupt image rather than as "not an image".
+_SIGNATURES = (
+    (b"\xff\xd8\xff", "JPEG"),
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"GIF8", "GIF"),
+    (b"II*\x00", "TIFF"),
+    (b"MM\x00*", "TIFF"),
+    (b"BM", "BMP"),
+)
+_ISOBMFF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1", b"avif", b"avis"}
+
+# What Pillow and its plugins raise on data they cannot decode (found by fuzzing every allowed
+# format: RuntimeError is how Pillow's AVIF plugin reports libavif failures). Anything else is
+# a bug of ours and propagates as such instead of being filed as a bad photo.
+DECODE_ERRORS = (
+    OSError,
+    SyntaxError,
+    ValueError,
+    EOFError,
+    IndexError,
+    KeyError,
+    RuntimeError,
+    struct.error,
+    zlib.error,
+)
+
+_setup_lock = threading.Lock()
+_setup_done = False
+
+
+def open_image(data: bytes, *, max_pixels: int) -> Image.Image:
+    """Open `data` (headers only, nothing decoded yet) and check its announced size."""
+    _setup_pillow()
+    if not data:
+        raise NotAnImage("the body is empty")
+    try:
+        image = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
+    except UnidentifiedImageError:
+        name = _looks_like(data)
+        if name:
+            raise CorruptImage(f"the {name} header cannot be read") from None
+        raise NotAnImage(
+            f"not an image in a format we read ({', '.join(ALLOWED_FORMATS)}); "
+            f"the body starts with {data[:16]!r}"
+        ) from None
+    except DECODE_ERRORS as error:
+        raise CorruptImage(
+            f"the {_looks_like(data) or 'image'} header cannot be read: {str(error).strip()}"
+        ) from None
+    width, height = image.size
+    if width <= 0 or height <= 0:
+        raise CorruptImage(f"the {image.format} header announces an empty image ({width}x{height})")
+    if width * height > max_pixels:
+        raise ImageTooLarge(
+            f"the {image.format} header announces {width}x{height} = {width * height:,} pixels, "
+            f"more than the limit of {max_pixels:,}"
+        )
+    return image
+
+
+@contextlib.contextmanager
+def decoding(image: Image.Image) -> Iterator[None]:
+    """Turn the decoders' own exceptions inside the block into `CorruptImage`."""
+    try:
+        yield
+    except DECODE_ERRORS as error:
+        raise CorruptImage(f"the {image.format} data cannot be decoded: {str(error).strip()}") from None
+
+
+def exif_orientation(image: Image.Image) -> int:
+    """The EXIF orientation (1-8) of `image`, 1 when absent or unreadable.
+
+    Malformed EXIF never fails a photo: whatever the parser raises means "no orientation".
+    Some decoders apply the orientation themselves and then report 1: libheif (HEIC, through
+    pillow-heif) and Pillow's TIFF plugin, which rotates the full-size image on load. Pillow's
+    AVIF plugin reports its irot/imir boxes as the EXIF orientation, which we apply.
+    """
+    try:
+        value = image.getexif().get(ExifTags.Base.Orientation, 1)
+    except Exception:
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def _looks_like(data: bytes) -> str | None:
+    """The name of the allowed format whose signature `data` starts with, if any."""
+    for signature, name in _SIGNATURES:
+        if data.startswith(signature):
+            return name
+    if data[8:12] == b"WEBP" and data.startswith(b"RIFF"):
+        return "WEBP"
+    if data[4:8] == b"ftyp" and data[8:12] in _ISOBMFF_BRANDS:
+        return "AVIF" if data[8:12] in (b"avif", b"avis") else "HEIF"
+    return None
+
+
+def _setup_pillow() -> None:
+    """Prepare Pillow once per process, on first use rather than at import.
+
+    - Load Pillow's plugins under a lock: its own lazy `init()` is not meant to race.
+    - Register pillow-heif's HEIF opener (Pillow has no HEIF decoder of its own).
+    - Turn off Pillow's MAX_IMAGE_PIXELS check: `open_image` applies MAX_IMAGE_PIXELS from our
+      configuration on the same header size, before any decoding, and raises our own error.
+      Pillow's check would instead warn (an error under pytest) from 89 MP and refuse only from
+      179 MP, whatever the limit was configured to. Setting it is process-wide but idempotent,
+      and the worker opens images through this module only.
+    """
+    global _setup_done
+    if _setup_done:
+        return
+    with _setup_lock:
+        if _setup_done:
+            return
+        import pillow_heif  # imported here: it loads libheif, which only the worker needs
+
+        Image.init()
+        pillow_heif.register_heif_opener()
+        Image.MAX_IMAGE_PIXELS = None
+        _setup_done = True
