@@ -60,6 +60,10 @@ typecheck: $(STAMP) ## mypy
 
 check: lint typecheck test ## everything CI checks
 
+bench: $(STAMP) ## measure speed and memory against libvips; writes bench/RESULTS.md (ARGS="--only thumbnail")
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-bench.txt
+	$(PY) -m bench $(ARGS)
+
 clean: ## remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
 

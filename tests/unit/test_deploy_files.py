@@ -96,7 +96,7 @@ def test_the_entrypoint_migrates_before_running_the_command() -> None:
 
 
 def test_requirements_pin_every_package_exactly() -> None:
-    for name in ("requirements.txt", "requirements-dev.txt"):
+    for name in ("requirements.txt", "requirements-dev.txt", "requirements-bench.txt"):
         for line in (REPO / name).read_text().splitlines():
             line = line.strip()
             if not line or line.startswith(("#", "-r ")):

@@ -1,0 +1,64 @@
+"""Run the benchmark suites and write bench/RESULTS.md.
+
+A suite is a function taking `quick` and returning a `report.Section`: its target rows (each
+with the measured figure and whether the target is met) and free Markdown explaining them.
+To add one (worker end to end, API), write the function in its own module and list it in
+SUITES; `--only NAME` runs a subset, and RESULTS.md then holds only what ran.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from bench import report
+from bench.report import Section
+
+RESULTS = Path(__file__).with_name("RESULTS.md")
+
+
+def _thumbnail(quick: bool) -> Section:
+    """The thumbnail suite (imported lazily: it needs pyvips)."""
+    from bench import thumbnails
+
+    return thumbnails.run(quick=quick)
+
+
+SUITES: dict[str, Callable[[bool], Section]] = {
+    "thumbnail": _thumbnail,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command line, run the chosen suites, write the results; with --strict, 1 on a miss."""
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--only", action="append", choices=sorted(SUITES), help="run this suite (repeatable)")
+    parser.add_argument(
+        "--quick", action="store_true", help="fewer rounds: a smoke test, not figures to keep"
+    )
+    parser.add_argument("--out", type=Path, default=RESULTS, help=f"where to write (default {RESULTS.name})")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    args = parser.parse_args(argv)
+    names = args.only or list(SUITES)
+    sections = []
+    for name in names:
+        started = time.perf_counter()
+        print(f"== suite {name}", flush=True)
+        sections.append(SUITES[name](args.quick))
+        print(f"== suite {name} took {time.perf_counter() - started:.0f} s", flush=True)
+    command = (
+        "python -m bench"
+        + "".join(f" --only {name}" for name in args.only or [])
+        + (" --quick" if args.quick else "")
+    )
+    args.out.write_text(report.render(sections, machine_rows=report.machine(), command=command))
+    missed = [row.measure for section in sections for row in section.targets if not row.met]
+    print(f"wrote {args.out}; targets missed: {', '.join(missed) or 'none'}")
+    return 1 if missed and args.strict else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
