@@ -27,8 +27,16 @@ def _thumbnail(quick: bool) -> Section:
     return thumbnails.run(quick=quick)
 
 
+def _system(quick: bool) -> Section:
+    """The system suite (real worker and API processes on a database and vhost of its own)."""
+    from bench import system
+
+    return system.run(quick=quick)
+
+
 SUITES: dict[str, Callable[[bool], Section]] = {
     "thumbnail": _thumbnail,
+    "system": _system,
 }
 
 

@@ -26,7 +26,7 @@ class QueueProbe:
 
     def bodies(self) -> list[bytes]:
         """Take every message off the queue (acknowledged: the test owns them) and return their bodies."""
-        bodies = []
+        bodies: list[bytes] = []
         while True:
             try:
                 method, _properties, body = self._channel.basic_get(QUEUE, auto_ack=True)

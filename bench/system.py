@@ -1,0 +1,259 @@
+"""The system suite: the real worker and API processes on this run's own database and vhost.
+
+- worker end to end: 12 MP JPEGs served on 127.0.0.1, one message each, timed from the first
+  send to the last photo completed, against the thumbnail function's own rate on the same
+  files in a loop; then with 2 worker processes against 1;
+- where the time goes per photo, from the worker's JSON log lines;
+- POST /photos/process with 1000 UUIDs (publisher confirms on), and GET /photos/pending?limit=100
+  over 100,000 pending rows, through gunicorn as the Procfile runs it.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+from peewee import Database
+
+from bench import corpus
+from bench.report import Section, Target
+from config import load_config
+from models import init_db
+from pipeline.thumbnail import make_thumbnail
+from schema import migrations
+from tests.support import services as test_services
+from tests.support.imageserver import ImageServer
+from tests.support.polling import wait_until
+from tests.support.processes import ServiceProcess, start_api, start_worker
+from tests.support.queue import QueueProbe
+
+STAGES = ("download", "decode", "encode", "store", "database")
+
+
+@dataclass
+class Bench:
+    """What every measure of the suite shares: services, settings, image server, database."""
+
+    env: dict[str, str]
+    db: Database
+    server: ImageServer
+    files: list[bytes]
+    log_dir: Path
+    actors: Any  # the actors package, imported with `env`
+
+    def insert_photos(self, count: int, tag: str) -> list[str]:
+        """`count` pending photos whose URLs cycle through the corpus files."""
+        urls = []
+        for index in range(count):
+            path = f"/{tag}/{index}.jpg"
+            self.server.image(path, self.files[index % len(self.files)])
+            urls.append(self.server.url(path))
+        rows = self.db.execute_sql(
+            "INSERT INTO photos (url) SELECT unnest(%s::text[]) RETURNING uuid", (urls,)
+        ).fetchall()
+        return [str(row[0]) for row in rows]
+
+    def completed(self, ids: list[str]) -> int:
+        """How many of `ids` are completed (a failure stops the run: figures would lie)."""
+        rows = self.db.execute_sql(
+            "SELECT status::text, count(*) FROM photos WHERE uuid = ANY(%s::uuid[]) GROUP BY status", (ids,)
+        ).fetchall()
+        counts = dict(rows)
+        if counts.get("failed"):
+            raise RuntimeError(f"{counts['failed']} bench photos failed; see {self.log_dir}")
+        return int(counts.get("completed", 0))
+
+
+@contextmanager
+def bench_environment() -> Iterator[Bench]:
+    """A database and vhost of the run's own, an image server, and the settings pointing at them."""
+    made = test_services.create()
+    server = ImageServer().start()
+    work = Path(tempfile.mkdtemp(prefix="photo-processor-bench-"))
+    try:
+        migrations.migrate({"dsn": made.pg_uri})
+        env = {
+            "PG_CONNECTION_URI": made.pg_uri,
+            "AMQP_URI": made.amqp_uri,
+            "THUMBS_DIR": str(work / "thumbs"),
+            "ALLOW_PRIVATE_SOURCES": "1",
+            "LOG_FORMAT": "json",
+            "WORKER_METRICS_PORT": "0",
+            "dramatiq_prom_db": str(work / "metrics"),
+        }
+        os.environ.update(env)  # the actors package builds its broker from the environment
+        import actors
+
+        baseline = {f"jpeg-12mp-{index}.jpg" for index in range(3)}  # not rotated, not progressive
+        files = [spec.path.read_bytes() for spec in corpus.ensure(log=False) if spec.name in baseline]
+        db = init_db(load_config(env))
+        yield Bench(env=env, db=db, server=server, files=files, log_dir=work, actors=actors)
+    finally:
+        server.stop()
+        test_services.drop(made)
+
+
+def thumbnail_rate(bench: Bench, count: int) -> float:
+    """Photos per second of the thumbnail function alone, on the same files, in a loop."""
+    make_thumbnail(bench.files[0])
+    started = time.perf_counter()
+    for index in range(count):
+        make_thumbnail(bench.files[index % len(bench.files)])
+    return count / (time.perf_counter() - started)
+
+
+def worker_rate(bench: Bench, count: int, *, processes: int) -> tuple[float, dict[str, float]]:
+    """Photos per second through a real worker; and the median ms per stage from its log."""
+    worker = start_worker(bench.env, bench.log_dir, processes=processes, threads=1, supervised=False)
+    try:
+        warm = bench.insert_photos(processes * 2, f"warm{processes}")
+        for photo_id in warm:
+            bench.actors.process_photo.send(photo_id)
+        wait_until(lambda: bench.completed(warm) == len(warm), timeout=120, message="worker warm")
+        ids = bench.insert_photos(count, f"run{processes}")
+        started = time.perf_counter()
+        for photo_id in ids:
+            bench.actors.process_photo.send(photo_id)
+        wait_until(lambda: bench.completed(ids) == count, timeout=600, interval=0.02, message="photos done")
+        elapsed = time.perf_counter() - started
+    finally:
+        worker.stop()
+    return count / elapsed, _stages(worker, set(ids), elapsed / count * processes)
+
+
+def _stages(worker: ServiceProcess, ids: set[str], wall_per_photo_s: float) -> dict[str, float]:
+    """Median ms per stage over the photos' log lines, and what is left of the wall time."""
+    import json
+
+    lines = [json.loads(line) for line in worker.logs().splitlines() if line.startswith("{")]
+    mine = [line for line in lines if line.get("photo") in ids and line.get("outcome") == "completed"]
+    stages = {stage: statistics.median(line[f"{stage}_ms"] for line in mine) for stage in STAGES}
+    total = statistics.median(line["total_ms"] for line in mine)
+    stages["queue, ack and the rest"] = max(0.0, wall_per_photo_s * 1000 - total)
+    return stages
+
+
+def post_1000(bench: Bench, api: str, rounds: int) -> list[float]:
+    """Seconds per POST /photos/process of 1000 pending photos (queue purged between rounds)."""
+    ids = [
+        str(row[0])
+        for row in bench.db.execute_sql(
+            "INSERT INTO photos (url) SELECT 'http://127.0.0.1:9/' || n FROM generate_series(1, 1000) n RETURNING uuid"
+        )
+    ]
+    probe = QueueProbe(bench.env["AMQP_URI"])
+    session = requests.Session()
+    timings = []
+    try:
+        for _ in range(rounds + 1):
+            probe.purge()
+            started = time.perf_counter()
+            response = session.post(f"{api}/photos/process", json=ids, timeout=60)
+            timings.append(time.perf_counter() - started)
+            if response.status_code != 202 or len(response.json()["queued"]) != 1000:
+                raise RuntimeError(f"POST answered {response.status_code}: {response.text[:200]}")
+        probe.purge()
+    finally:
+        probe.close()
+        bench.db.execute_sql("DELETE FROM photos WHERE uuid = ANY(%s::uuid[])", (ids,))
+    return timings[1:]  # the first opens the broker connection of its gunicorn thread
+
+
+def pending_pages(bench: Bench, api: str, rows: int, requests_count: int) -> list[float]:
+    """Seconds per GET /photos/pending?limit=100 over `rows` pending photos, deep pages included."""
+    bench.db.execute_sql(
+        "INSERT INTO photos (url, created_at) SELECT 'http://127.0.0.1:9/' || n,"
+        " now() - make_interval(secs => n / 1000.0) FROM generate_series(1, %s) n",
+        (rows,),
+    )
+    bench.db.execute_sql("ANALYZE photos")
+    session = requests.Session()
+    timings: list[float] = []
+    url: str | None = None
+    while len(timings) < requests_count:
+        started = time.perf_counter()
+        response = session.get(url or f"{api}/photos/pending?limit=100", timeout=30)
+        timings.append(time.perf_counter() - started)
+        link = response.links.get("next", {}).get("url")
+        # Follow the chain 100 pages deep (10,000 rows in), then start again from the top.
+        url = f"{api}{link}" if link and len(timings) % 100 else None
+    return timings[5:]
+
+
+def run(quick: bool) -> Section:
+    """Measure the system's rows of the targets table."""
+    count = 40 if quick else 200
+    section = Section("Worker and API end to end")
+    with bench_environment() as bench:
+        function_rate = thumbnail_rate(bench, count)
+        one_rate, stages = worker_rate(bench, count, processes=1)
+        two_rate, _ = worker_rate(bench, count * 2, processes=2)
+        api, base_url = start_api(bench.env, bench.log_dir)
+        try:
+            posts = post_1000(bench, base_url, 3 if quick else 7)
+            pages = pending_pages(bench, base_url, 20_000 if quick else 100_000, 100 if quick else 400)
+        finally:
+            api.stop()
+
+    ratio = one_rate / function_rate
+    scaling = two_rate / one_rate
+    post_median = statistics.median(posts)
+    page_median = statistics.median(pages) * 1000
+    section.targets += [
+        Target(
+            f"worker end to end, 1 process × 1 thread, {count} × 12 MP JPEG on loopback",
+            f"{ratio:.2f} × the function's rate ({one_rate:.1f} vs {function_rate:.1f} photos/s)",
+            "≥ 0.8 × the function's rate",
+            ratio >= 0.8,
+        ),
+        Target(
+            "worker end to end, 2 processes",
+            f"{scaling:.2f} × 1 process ({two_rate:.1f} vs {one_rate:.1f} photos/s)",
+            "≥ 1.7 × 1 process",
+            scaling >= 1.7,
+            "2 cores, shared with PostgreSQL, RabbitMQ and the image server",
+        ),
+        Target(
+            "POST /photos/process with 1000 UUIDs, confirms on",
+            f"{post_median:.2f} s (median of {len(posts)})",
+            "≤ 1 s",
+            post_median <= 1.0,
+        ),
+        Target(
+            f"GET /photos/pending?limit=100, {100_000 if not quick else 20_000:,} pending rows",
+            f"{page_median:.1f} ms (median of {len(pages)}, pages 1 to 100)",
+            "median ≤ 10 ms",
+            page_median <= 10.0,
+        ),
+    ]
+    section.body.append(
+        f"Per photo in the worker (1 process × 1 thread; medians over {count} photos, from its JSON log lines):"
+    )
+    section.body.append("")
+    section.table(["stage", "ms"], [[name, f"{ms:.1f}"] for name, ms in stages.items()])
+    section.body.append(
+        "decode covers opening, the reduced-scale JPEG decode, resize, colour and rotation; "
+        '"queue, ack and the rest" is the wall time per photo minus the worker\'s own total: '
+        "delivery from RabbitMQ, Dramatiq's middleware, the ack."
+    )
+    section.body.append("")
+    section.table(
+        ["request", "median ms", "p90 ms"],
+        [
+            ["POST /photos/process, 1000 UUIDs", f"{post_median * 1000:.0f}", f"{_p90(posts) * 1000:.0f}"],
+            ["GET /photos/pending?limit=100", f"{page_median:.1f}", f"{_p90(pages) * 1000:.1f}"],
+        ],
+    )
+    return section
+
+
+def _p90(values: list[float]) -> float:
+    return statistics.quantiles(values, n=10)[-1] if len(values) >= 2 else values[0]
