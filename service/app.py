@@ -20,6 +20,7 @@ from service.demo import DEMO_DIR, DEMO_ROUTE
 from service.metrics import MetricsEndpoint, RequestMetrics
 from service.middleware import DatabaseSession
 from service.representations import THUMBS_ROUTE
+from service.resources.dashboard import STATIC_ROUTE, Dashboard, StaticFile
 from service.resources.health import Health
 from service.resources.openapi import OpenApiDocument
 from service.resources.photos import PendingPhotos, PhotoItem, PhotoList
@@ -55,6 +56,8 @@ def create_app(
     app.add_route("/openapi.json", OpenApiDocument())
     app.add_route("/metrics", MetricsEndpoint())
     app.add_static_route(DEMO_ROUTE, str(DEMO_DIR))
+    app.add_route("/", Dashboard())
+    app.add_route(STATIC_ROUTE + "/{name}", StaticFile())
     return app
 
 
