@@ -33,8 +33,15 @@ def broker_unavailable(req: falcon.Request, resp: falcon.Response, error: Except
     )
 
 
+def invalid_value(req: falcon.Request, resp: falcon.Response, error: Exception, params: Any) -> None:
+    """A value the database refuses (SQLSTATE class 22) came from the request: a 400, not a 500."""
+    log.warning("Database refused a value during %s %s: %r", req.method, req.path, error)
+    raise falcon.HTTPBadRequest(title="Invalid value", description="A value in the request is out of range.")
+
+
 def register(app: falcon.App) -> None:
     """Install the handlers on `app`."""
+    app.add_error_handler(peewee.DataError, invalid_value)
     app.add_error_handler(peewee.OperationalError, database_unavailable)
     app.add_error_handler(peewee.InterfaceError, database_unavailable)
     for error_class in BROKER_ERRORS:

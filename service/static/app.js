@@ -31,7 +31,8 @@ const state = {
 
 function newBatch() {
   // outstanding: uuid -> {status, attempts} of each queued photo before it was sent, until done.
-  return { sent: 0, outstanding: new Map() };
+  // since: the server's clock when the batch began; progress: what /stats?since= last said.
+  return { sent: 0, outstanding: new Map(), since: null, progress: null };
 }
 
 class ApiError extends Error {
@@ -187,12 +188,14 @@ function renderSelection() {
 }
 
 function renderBatch() {
-  const { sent, outstanding } = state.batch;
-  const done = sent - outstanding.size;
+  const { sent, outstanding, progress } = state.batch;
+  // A large batch counts what the API says of every photo queued since it began (others' too).
+  const total = progress && outstanding.size ? Math.max(progress.queued, sent) : sent;
+  const done = progress && outstanding.size ? Math.min(progress.done, total) : sent - outstanding.size;
   $('batch').hidden = sent === 0;
-  $('batch-progress').max = Math.max(sent, 1);
+  $('batch-progress').max = Math.max(total, 1);
   $('batch-progress').value = done;
-  $('batch-text').textContent = `${done.toLocaleString()} of ${sent.toLocaleString()} done${outstanding.size ? '' : ' — finished'}`;
+  $('batch-text').textContent = `${done.toLocaleString()} of ${total.toLocaleString()} done${outstanding.size ? '' : ' — finished'}`;
 }
 
 function showBanner(error, source) {
@@ -272,7 +275,7 @@ async function refreshOnce() {
 // again stays "failed" until a worker claims it, and a claim counts one more attempt, so `attempts`
 // tells its new outcome from the old one (updated_at would not: queueing touches the row too).
 function isDone(before, now) {
-  if (!now) return true; // gone from the table, or (large batches) in none of the unfinished lists
+  if (!now) return true; // gone from the table
   return (now.status === 'completed' || now.status === 'failed') && now.attempts > before.attempts;
 }
 
@@ -288,13 +291,14 @@ async function trackBatch() {
     });
     await Promise.all([...asked.keys()].map(one));
   } else {
-    // A large batch: read the lists of the statuses a photo can still be unfinished in, in the
-    // order photos move through them (failed → pending → processing), so that a photo moving on
-    // while we read is seen in the later list. One missing from all of them has completed.
-    const lists = [...asked.values()].some((p) => p.status === 'failed') ? ['failed'] : [];
-    for (const status of [...lists, 'pending', 'processing']) {
-      await eachPage(status, (photos) => photos.forEach((p) => asked.has(p.uuid) && current.set(p.uuid, p)));
-    }
+    // A large batch: ask how the photos queued since it began are getting on, rather than list
+    // them (100,000 photos would be 100 pages at every poll). It is over once every one of them
+    // is done and nothing more is being sent.
+    const { body } = await api(`/stats?since=${encodeURIComponent(state.batch.since)}`);
+    const { queued, completed, failed } = body.since;
+    state.batch.progress = { queued, done: completed + failed };
+    if (!state.busy && completed + failed >= queued) outstanding.clear();
+    return;
   }
   for (const [uuid, before] of asked) {
     // Unless it was sent again meanwhile, with a newer "before".
@@ -338,6 +342,7 @@ async function runAction(work) {
   renderSelection();
   clearBanner('action');
   try {
+    if (!state.batch.since) state.batch.since = (await api('/stats')).body.now;
     await work(tally);
   } catch (error) {
     handleError(error, 'action');

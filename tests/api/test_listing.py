@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import datetime
 from pathlib import Path
 
 import falcon.testing
@@ -64,10 +65,34 @@ def test_stats_counts_every_status(client: falcon.testing.TestClient, database: 
     insert_photo(database, status="failed")
     result = client.simulate_get("/stats")
     assert result.status_code == 200
-    assert result.json == {
-        "counts": {"pending": 2, "processing": 0, "completed": 0, "failed": 1},
-        "total": 3,
-    }
+    assert result.json["counts"] == {"pending": 2, "processing": 0, "completed": 0, "failed": 1}
+    assert result.json["total"] == 3
+    assert datetime.fromisoformat(result.json["now"]).tzinfo is not None
+    assert "since" not in result.json
+
+
+def test_stats_since_follows_the_photos_queued_since_then(
+    client: falcon.testing.TestClient, database: Database
+) -> None:
+    before = insert_photo(database)
+    client.simulate_post("/photos/process", json=[before])
+    since = client.simulate_get("/stats").json["now"]
+    done, failing, again, waiting = (insert_photo(database) for _ in range(4))
+    database.execute_sql("UPDATE photos SET status = 'failed' WHERE uuid IN (%s, %s)", (failing, again))
+    assert client.simulate_post("/photos/process", json=[done, failing, again, waiting]).status_code == 202
+    # A worker completes one, tries one failed photo again and fails it; the others still wait.
+    database.execute_sql(
+        "UPDATE photos SET status = 'completed', claimed_at = now() WHERE uuid = %s", (done,)
+    )
+    database.execute_sql(
+        "UPDATE photos SET status = 'failed', claimed_at = clock_timestamp() WHERE uuid = %s", (failing,)
+    )
+
+    result = client.simulate_get("/stats", params={"since": since})
+
+    assert result.json["since"] == {"queued": 4, "completed": 1, "failed": 1}
+    assert client.simulate_get("/stats", params={"since": "yesterday"}).status_code == 400
+    assert client.simulate_get("/stats", params={"since": "2026-01-01T00:00:00"}).status_code == 400
 
 
 def test_a_thumbnail_is_served_with_caching_headers_and_revalidates_with_its_etag(
