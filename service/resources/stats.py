@@ -30,7 +30,7 @@ class Stats:
         body: dict[str, Any] = {"counts": counts, "total": sum(counts.values())}
         body["now"] = db.execute_sql("SELECT now()").fetchone()[0].isoformat()
         if since is not None:
-            queued, completed, failed = (
+            row = (
                 Photo.select(
                     fn.COUNT(Photo.uuid),
                     fn.COUNT(Photo.uuid).filter(Photo.status == "completed"),
@@ -42,6 +42,7 @@ class Stats:
                 .tuples()
                 .get()
             )
+            queued, completed, failed = cast(tuple[int, int, int], row)
             body["since"] = {"queued": queued, "completed": completed, "failed": failed}
         resp.media = body
 
