@@ -15,6 +15,8 @@ from pathlib import Path
 
 import falcon
 
+from service.caching import not_modified
+
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 STATIC_ROUTE = "/static"
 CACHE_CONTROL = "no-cache"
@@ -42,12 +44,8 @@ def _serve(req: falcon.Request, resp: falcon.Response, file: Path) -> None:
         body = file.read_bytes()
     except OSError:
         raise falcon.HTTPNotFound(title="Not found", description="No such dashboard file.") from None
-    etag = hashlib.sha256(body).hexdigest()[:32]
-    resp.etag = etag
-    resp.cache_control = [CACHE_CONTROL]
     resp.set_header("X-Content-Type-Options", "nosniff")
-    if req.if_none_match and any(str(tag) in (etag, "*") for tag in req.if_none_match):
-        resp.status = falcon.HTTP_304
+    if not_modified(req, resp, etag=hashlib.sha256(body).hexdigest()[:32], cache_control=CACHE_CONTROL):
         return
     resp.content_type = MEDIA_TYPES[file.suffix]
     resp.data = body

@@ -5,6 +5,7 @@ from __future__ import annotations
 import falcon
 
 from pipeline.storage import ThumbnailStore
+from service.caching import not_modified
 
 MEDIA_TYPES = {".jpg": "image/jpeg", ".png": "image/png", ".webp": "image/webp"}
 # A thumbnail's name comes from its photo's UUID and its content never changes once written.
@@ -25,11 +26,9 @@ class ThumbnailFile:
                 title="Thumbnail not found", description=f"No thumbnail at {path[:200]!r}."
             )
         stat = file.stat()
-        etag = f"{stat.st_size:x}-{stat.st_mtime_ns:x}"
-        resp.etag = etag
-        resp.cache_control = [CACHE_CONTROL]
-        if req.if_none_match and any(str(tag) in (etag, "*") for tag in req.if_none_match):
-            resp.status = falcon.HTTP_304
+        if not_modified(
+            req, resp, etag=f"{stat.st_size:x}-{stat.st_mtime_ns:x}", cache_control=CACHE_CONTROL
+        ):
             return
         resp.content_type = media_type
         resp.set_stream(file.open("rb"), stat.st_size)
