@@ -15,7 +15,7 @@ The lock lives in the session, so PG_CONNECTION_URI must not point at a transact
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from uuid import UUID
 
 from peewee import Database
@@ -47,8 +47,12 @@ def _unlock(db: Database, key: int) -> None:
         db.execute_sql("SELECT pg_advisory_unlock(%s)", (key,))
     except Exception:
         # The session is broken (the database went away): the lock went with it. Closing the
-        # connection keeps a pooled session from being reused with a lock it may still hold.
-        db.close()
+        # driver's connection keeps the pool from reusing a session that may still hold the
+        # lock. Not db.close(): it would drop the connection context the caller is still in,
+        # whose exit then raises IndexError in place of the database error (no retry).
+        with suppress(Exception):
+            if not db.is_closed():
+                db.connection().close()
 
 
 def claim(db: Database, photo_id: UUID) -> str | None:
