@@ -67,3 +67,4 @@ def test_every_pending_photo_is_queued_once_and_a_second_run_queues_nothing(
     forced = _run(service_env, "--skip-queued-within", "0")
     assert "2500 pending photo(s) queued" in forced.stdout
     assert len(queue.photo_ids()) == 2500
+    database.execute_sql("DELETE FROM photos WHERE uuid = ANY(%s::uuid[])", (list(pending),))

@@ -1,0 +1,304 @@
+"""Crashes and stops of the worker: killed mid-photo (alone and under honcho), photos stranded
+with no message (the reconciler), and SIGTERM while a photo is in flight.
+
+Every worker here is one of this module's own, with a read timeout long enough that a held
+download stays in flight until the test releases it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from peewee import Database
+
+from tests.e2e import reliability
+from tests.e2e.conftest import wait_for_status
+from tests.e2e.reliability import (
+    expect,
+    fault,
+    fresh_worker,
+    hold,
+    lock_held,
+    running,
+    thumbnail_files,
+    wait_for_workers,
+)
+from tests.support import procs
+from tests.support.data import insert_photo, photo_row, status_of
+from tests.support.images import photo_bytes
+from tests.support.imageserver import ImageServer
+from tests.support.polling import wait_until
+from tests.support.processes import BIN, REPO, ServiceProcess, free_port
+
+
+@pytest.fixture(scope="module", autouse=True)
+def audit(database: Database) -> Iterator[None]:
+    yield
+    reliability.audit(database, __name__)
+
+
+@pytest.fixture
+def env(service_env: dict[str, str]) -> dict[str, str]:
+    """This module's worker settings: a held download stays in flight (no read timeout)."""
+    return {**service_env, "DOWNLOAD_TIMEOUT_S": "60"}
+
+
+def held_photo(image_server: ImageServer, database: Database) -> tuple[str, str, Any]:
+    """A photo whose download waits, once started, until the returned gate is set."""
+    path = f"/held-{uuid.uuid4()}.jpg"
+    gate = hold(image_server, path)
+    photo_id = insert_photo(database, image_server.image(path, photo_bytes(800, 600)))
+    return photo_id, path, gate
+
+
+def in_flight(image_server: ImageServer, path: str, hits: int = 1) -> None:
+    wait_until(lambda: image_server.hits(path) >= hits, timeout=30, message=f"download {hits} of {path}")
+
+
+def assert_one_thumbnail(database: Database, thumbs_dir: Path, photo_id: str) -> dict[str, Any]:
+    """Completed, with exactly one thumbnail row and one file, and no temporary file."""
+    row = photo_row(database, photo_id)
+    assert row["status"] == "completed"
+    assert len(row["thumbnails"]) == 1, row["thumbnails"]
+    [(_, _, relpath)] = row["thumbnails"]
+    assert thumbnail_files(thumbs_dir, photo_id) == [thumbs_dir / relpath]
+    return row
+
+
+# --- killed mid-photo --------------------------------------------------------------------------
+
+
+def test_a_worker_killed_mid_download_is_started_again_and_the_photo_completes_once(
+    env: dict[str, str],
+    log_dir: Path,
+    database: Database,
+    image_server: ImageServer,
+    actors_package: Any,
+    thumbs_dir: Path,
+) -> None:
+    with running(fresh_worker(env, log_dir)) as worker:
+        [victim] = wait_for_workers(worker)
+        master = procs.dramatiq_master(worker.pid)
+        photo_id, path, gate = held_photo(image_server, database)
+        expect(photo_id, "completed")
+        actors_package.process_photo.send(photo_id)
+        in_flight(image_server, path)
+        assert status_of(database, photo_id) == "processing"
+
+        os.kill(victim, signal.SIGKILL)
+        fault("worker SIGKILL mid-download")
+
+        # Nobody restarts it by hand: bin/supervise starts a new master, with a new worker.
+        wait_until(
+            lambda: (pids := procs.dramatiq_workers(worker.pid)) and victim not in pids,
+            timeout=30,
+            message="a new worker process",
+        )
+        assert worker.alive()
+        assert procs.dramatiq_master(worker.pid) != master
+        gate.set()
+
+        wait_for_status(database, photo_id, "completed", "failed")
+        row = assert_one_thumbnail(database, thumbs_dir, photo_id)
+        assert row["attempts"] == 2, "claimed by the killed worker, then by the redelivered message"
+        assert image_server.hits(path) == 2
+
+
+def test_under_honcho_a_killed_worker_comes_back_and_the_api_keeps_serving(
+    env: dict[str, str], log_dir: Path, database: Database, image_server: ImageServer, thumbs_dir: Path
+) -> None:
+    """`make start` runs `honcho start`, which stops every process as soon as one exits.
+
+    `--env /dev/null`: a developer's .env must not override the test settings.
+    """
+    port = free_port()
+    honcho_env = {**env, "HOST": "127.0.0.1", "WEB_WORKERS": "1", "WEB_THREADS": "2"}
+    honcho = ServiceProcess(
+        "honcho",
+        [str(BIN / "honcho"), "start", "--port", str(port), "--env", "/dev/null"],
+        honcho_env,
+        log_dir,
+    )
+    api = f"http://127.0.0.1:{port}"
+    with running(honcho.start()):
+        wait_until(lambda: _healthy(api), timeout=60, message="API under honcho")
+        [victim] = wait_for_workers(honcho, timeout=60)
+        photo_id, path, gate = held_photo(image_server, database)
+        expect(photo_id, "completed")
+        response = requests.post(f"{api}/photos/process", json=[photo_id], timeout=30)
+        assert response.status_code == 202, response.text
+        in_flight(image_server, path)
+
+        os.kill(victim, signal.SIGKILL)
+        fault("worker SIGKILL mid-download under honcho")
+
+        # While the worker is down and coming back, honcho and the API stay up.
+        wait_until(lambda: "exited with code" in honcho.logs(), timeout=30, message="supervise saw the exit")
+        assert honcho.alive(), "honcho stopped: one process exiting took the whole group down"
+        assert _healthy(api)
+        assert requests.get(f"{api}/photos/{photo_id}", timeout=10).json()["status"] == "processing"
+        wait_until(
+            lambda: (pids := procs.dramatiq_workers(honcho.pid)) and victim not in pids,
+            timeout=30,
+            message="a new worker process under honcho",
+        )
+        gate.set()
+
+        wait_for_status(database, photo_id, "completed", "failed")
+        assert_one_thumbnail(database, thumbs_dir, photo_id)
+        assert honcho.alive()
+        assert _healthy(api)
+
+
+def _healthy(api: str) -> bool:
+    try:
+        return requests.get(f"{api}/healthz", timeout=5).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+# --- stranded photos: the reconciler -----------------------------------------------------------
+
+
+def stranded_photo(database: Database, image_server: ImageServer) -> str:
+    """A photo left in 'processing' an hour ago by a worker that is gone, with no message left."""
+    url = image_server.image(f"/stranded-{uuid.uuid4()}.jpg", photo_bytes(640, 480))
+    photo_id = insert_photo(database, url)
+    database.execute_sql(
+        "UPDATE photos SET status = 'processing', attempts = 1, claimed_at = now() - interval '1 hour'"
+        " WHERE uuid = %s",
+        (photo_id,),
+    )
+    fault("photo stranded in processing, message lost")
+    return expect(photo_id, "completed")
+
+
+def test_the_reconciler_thread_queues_a_stranded_photo_again_once_its_lease_expired(
+    env: dict[str, str], log_dir: Path, database: Database, image_server: ImageServer, thumbs_dir: Path
+) -> None:
+    photo_id = stranded_photo(database, image_server)
+    assert not lock_held(database, photo_id)
+    # LEASE_S=2: the reconciler thread runs every second (max(1, LEASE_S/4)).
+    with running(fresh_worker({**env, "LEASE_S": "2"}, log_dir)) as worker:
+        wait_for_status(database, photo_id, "completed", "failed", timeout=30)
+        assert_one_thumbnail(database, thumbs_dir, photo_id)
+        assert photo_row(database, photo_id)["attempts"] == 2
+        assert re.search(rf"Queued \d+ stranded photos again: .*{photo_id}", worker.logs()), (
+            "the thread did it"
+        )
+
+
+def test_the_reconcile_command_queues_a_stranded_photo_but_not_one_a_live_worker_holds(
+    env: dict[str, str],
+    log_dir: Path,
+    database: Database,
+    image_server: ImageServer,
+    actors_package: Any,
+    thumbs_dir: Path,
+) -> None:
+    """`python -m service reconcile`, with a worker running (its own reconciler waits 60 s)."""
+    with running(fresh_worker(env, log_dir, threads=2)) as worker:
+        wait_for_workers(worker)
+        held, path, gate = held_photo(image_server, database)
+        expect(held, "completed")
+        actors_package.process_photo.send(held)
+        in_flight(image_server, path)
+        # Its claim looks as old as the stranded photo's, but a live worker holds its lock.
+        database.execute_sql(
+            "UPDATE photos SET claimed_at = now() - interval '1 hour' WHERE uuid = %s", (held,)
+        )
+        assert lock_held(database, held)
+        stranded = stranded_photo(database, image_server)
+
+        result = subprocess.run(
+            [sys.executable, "-m", "service", "reconcile"],
+            cwd=REPO,
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stderr
+        assert re.search(r"^[1-9]\d* stranded photo\(s\) queued again$", result.stdout, re.M), result.stdout
+        assert stranded in result.stderr
+        assert held not in result.stderr
+
+        wait_for_status(database, stranded, "completed", "failed")
+        assert_one_thumbnail(database, thumbs_dir, stranded)
+        gate.set()
+        wait_for_status(database, held, "completed", "failed")
+        row = assert_one_thumbnail(database, thumbs_dir, held)
+        assert (row["attempts"], image_server.hits(path)) == (1, 1), "the held photo ran once"
+
+
+# --- graceful stop -----------------------------------------------------------------------------
+
+
+def test_sigterm_to_the_dramatiq_master_lets_the_photo_in_flight_complete_then_exits(
+    env: dict[str, str],
+    log_dir: Path,
+    database: Database,
+    image_server: ImageServer,
+    actors_package: Any,
+    thumbs_dir: Path,
+) -> None:
+    with running(fresh_worker(env, log_dir, supervised=False)) as worker:
+        wait_for_workers(worker)
+        photo_id, path, gate = held_photo(image_server, database)
+        expect(photo_id, "completed")
+        actors_package.process_photo.send(photo_id)
+        in_flight(image_server, path)
+
+        worker.signal(signal.SIGTERM)  # the master alone, once, as `kill <pid>` would
+        fault("SIGTERM to the worker mid-download")
+        wait_until(lambda: "Stopping worker process" in worker.logs(), timeout=10, message="stopping")
+        assert worker.alive(), "the worker waits for the photo in flight"
+        gate.set()
+
+        assert worker.proc is not None
+        assert worker.proc.wait(timeout=30) == 0
+        assert status_of(database, photo_id) == "completed"
+        row = assert_one_thumbnail(database, thumbs_dir, photo_id)
+        assert row["attempts"] == 1
+
+
+def test_sigterm_to_the_whole_group_as_honcho_sends_it_exits_promptly_and_the_photo_is_not_stuck(
+    env: dict[str, str],
+    log_dir: Path,
+    database: Database,
+    image_server: ImageServer,
+    actors_package: Any,
+    thumbs_dir: Path,
+) -> None:
+    photo_id, path, gate = held_photo(image_server, database)
+    expect(photo_id, "completed")
+    with running(fresh_worker(env, log_dir)) as worker:
+        wait_for_workers(worker)
+        group = [worker.pid, *procs.descendants(worker.pid)]
+        actors_package.process_photo.send(photo_id)
+        in_flight(image_server, path)
+
+        os.killpg(worker.pid, signal.SIGTERM)
+        fault("SIGTERM to the worker's process group mid-download")
+        # honcho sends SIGKILL 5 s after SIGTERM: the group must be gone before that.
+        wait_until(lambda: not any(map(procs.alive, group)), timeout=5, message="the group exited")
+        assert worker.proc is not None
+        assert worker.proc.poll() is not None
+
+    # Left 'processing' with nobody holding it (its message went back to the queue), or completed.
+    assert status_of(database, photo_id) in ("processing", "completed")
+    assert not lock_held(database, photo_id)
+    gate.set()
+    with running(fresh_worker(env, log_dir)):
+        wait_for_status(database, photo_id, "completed", "failed")
+        assert_one_thumbnail(database, thumbs_dir, photo_id)
