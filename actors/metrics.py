@@ -67,7 +67,7 @@ class WorkerMetrics:
         )
         self._stage = prom.Histogram(
             "photo_processor_stage_seconds",
-            "Time per processing stage: download, decode, encode, store, database.",
+            "Time per processing stage: claim, download, decode, encode, store, database.",
             ["stage"],
             buckets=STAGE_BUCKETS,
             registry=registry,

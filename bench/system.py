@@ -35,7 +35,7 @@ from tests.support.polling import wait_until
 from tests.support.processes import ServiceProcess, start_api, start_worker
 from tests.support.queue import QueueProbe
 
-STAGES = ("download", "decode", "encode", "store", "database")
+STAGES = ("claim", "download", "decode", "encode", "store", "database")
 
 
 @dataclass
@@ -240,6 +240,7 @@ def run(quick: bool) -> Section:
     section.body.append("")
     section.table(["stage", "ms"], [[name, f"{ms:.1f}"] for name, ms in stages.items()])
     section.body.append(
+        "claim is the pooled connection, the advisory lock and the claiming UPDATE (one round trip); "
         "decode covers opening, the reduced-scale JPEG decode, resize, colour and rotation; "
         '"queue, ack and the rest" is the wall time per photo minus the worker\'s own total: '
         "delivery from RabbitMQ, Dramatiq's middleware, the ack."

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from uuid import UUID
 
 from peewee import Database
@@ -55,33 +56,51 @@ def _unlock(db: Database, key: int) -> None:
                 db.connection().close()
 
 
-def claim(db: Database, photo_id: UUID) -> str | None:
-    """Mark a photo 'processing' and return its URL; None when it is completed or missing.
+@dataclass(frozen=True)
+class Claim:
+    """What claiming a photo found: whether this session holds the photo, and its URL if claimed."""
 
-    Called with the photo's lock held. A photo in 'processing' can be claimed because no live
-    worker holds its lock: its last worker died, or it waits for a retry of its own message.
+    locked: bool  # False: another live worker holds the photo
+    url: str | None  # None: completed already, or no such photo
+
+
+@contextmanager
+def claimed(db: Database, photo_id: UUID) -> Iterator[Claim]:
+    """Take the photo's lock and claim it, in one round trip; hold the lock for the block.
+
+    Claiming marks the photo 'processing' (pending, failed, or processing with nobody holding
+    its lock: its last worker died, or it waits for a retry of its own message). The UPDATE
+    reads the lock's result, so it runs only once the lock is held.
     """
-    row = db.execute_sql(
-        "UPDATE photos SET status = 'processing', claimed_at = now(), attempts = attempts + 1"
-        " WHERE uuid = %s AND status = ANY(%s::photo_status[]) RETURNING url",
-        (str(photo_id), list(CLAIMABLE)),
+    key = lock_key(photo_id)
+    locked, url = db.execute_sql(
+        "WITH lock AS MATERIALIZED (SELECT pg_try_advisory_lock(%s) AS held),"
+        " claimed AS ("
+        "   UPDATE photos SET status = 'processing', claimed_at = now(), attempts = attempts + 1"
+        "   WHERE uuid = %s AND status = ANY(%s::photo_status[]) AND (SELECT held FROM lock)"
+        "   RETURNING url)"
+        " SELECT (SELECT held FROM lock), (SELECT url FROM claimed)",
+        (key, str(photo_id), list(CLAIMABLE)),
     ).fetchone()
-    return row[0] if row else None
+    try:
+        yield Claim(locked=bool(locked), url=url)
+    finally:
+        if locked:
+            _unlock(db, key)
 
 
 def complete(db: Database, photo_id: UUID, *, relpath: str, width: int, height: int) -> None:
-    """Record the thumbnail and set the photo 'completed', in one transaction."""
-    with db.atomic():
-        db.execute_sql(
-            "INSERT INTO photo_thumbnails (photo_uuid, width, height, url) VALUES (%s, %s, %s, %s)"
-            " ON CONFLICT (photo_uuid) DO UPDATE"
-            " SET width = EXCLUDED.width, height = EXCLUDED.height, url = EXCLUDED.url",
-            (str(photo_id), width, height, relpath),
-        )
-        db.execute_sql(
-            "UPDATE photos SET status = 'completed', failure_reason = NULL WHERE uuid = %s",
-            (str(photo_id),),
-        )
+    """Record the thumbnail and set the photo 'completed': one statement, so one transaction."""
+    db.execute_sql(
+        "WITH thumbnail AS ("
+        "   INSERT INTO photo_thumbnails (photo_uuid, width, height, url) VALUES (%s, %s, %s, %s)"
+        "   ON CONFLICT (photo_uuid) DO UPDATE"
+        "   SET width = EXCLUDED.width, height = EXCLUDED.height, url = EXCLUDED.url"
+        "   RETURNING photo_uuid)"
+        " UPDATE photos SET status = 'completed', failure_reason = NULL"
+        " WHERE uuid = (SELECT photo_uuid FROM thumbnail)",
+        (str(photo_id), width, height, relpath),
+    )
 
 
 def mark_failed(db: Database, photo_id: UUID, reason: str) -> bool:

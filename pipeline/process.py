@@ -53,18 +53,18 @@ class PhotoProcessor:
         """Process the photo `photo_id`; raise what went wrong, for the retry policy to judge."""
         uuid = parse_photo_id(photo_id)
         outcome = Outcome(photo_id=str(uuid), result="completed")
-        with self.db.connection_context(), claims.photo_lock(self.db, uuid) as locked:
-            if not locked:
+        started = time.monotonic()
+        with self.db.connection_context(), claims.claimed(self.db, uuid) as claim:
+            if not claim.locked:
                 # Another live worker holds this photo: this message is a duplicate. That
                 # worker completes the photo, or its own message is retried or redelivered.
                 outcome.result = "skipped_busy"
                 return outcome
-            url = claims.claim(self.db, uuid)
-            if url is None:
+            if claim.url is None:
                 outcome.result = "skipped_done"
                 return outcome
-            started = time.monotonic()
-            download = self.fetch(url)
+            outcome.timings["claim"] = time.monotonic() - started
+            download = self.fetch(claim.url)
             outcome.bytes_downloaded = len(download.data)
             outcome.timings["download"] = download.elapsed_s
             thumbnail = self.thumbnail(download.data)

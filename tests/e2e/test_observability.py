@@ -89,7 +89,7 @@ def test_a_processed_photo_shows_in_worker_metrics_api_metrics_and_one_json_log_
         >= 1
     )
     stages = _values(text, "photo_processor_stage_seconds_count")
-    for stage in ("download", "decode", "encode", "store", "database"):
+    for stage in ("claim", "download", "decode", "encode", "store", "database"):
         assert stages[(("stage", stage),)] >= 1, stage
     assert _values(text, "photo_processor_downloaded_bytes_total")[()] > 0
 
@@ -107,5 +107,5 @@ def test_a_processed_photo_shows_in_worker_metrics_api_metrics_and_one_json_log_
     assert line["outcome"] == "completed"
     assert line["message_id"]
     assert line["bytes"] > 0
-    for field in ("download_ms", "decode_ms", "encode_ms", "store_ms", "database_ms"):
+    for field in ("claim_ms", "download_ms", "decode_ms", "encode_ms", "store_ms", "database_ms", "total_ms"):
         assert line[field] >= 0, field
