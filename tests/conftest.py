@@ -20,6 +20,8 @@ from models import init_db
 from schema import migrations
 from tests.support import services as test_services
 from tests.support.imageserver import ImageServer
+from tests.support.processes import RUNNING
+from tests.support.queue import QueueProbe
 
 
 @pytest.fixture(scope="session")
@@ -86,3 +88,36 @@ def config(service_env: dict[str, str]) -> Config:
 @pytest.fixture(scope="session")
 def database(config: Config) -> Database:
     return init_db(config)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Keep each phase's report on the test item, for fixtures that act on a failure."""
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
+def failed(request: pytest.FixtureRequest) -> bool:
+    """Whether the test requesting a fixture failed (read in the fixture's teardown)."""
+    report = getattr(request.node, "report_call", None)
+    return report is not None and bool(report.failed)
+
+
+@pytest.fixture(autouse=True)
+def show_process_logs_on_failure(request: pytest.FixtureRequest) -> Iterator[None]:
+    """On failure, the end of what every running API and worker logged."""
+    yield
+    if failed(request):
+        for process in RUNNING:
+            print(f"\n----- {process.name} ({process.log_path}) -----\n{process.logs()[-6000:]}")
+
+
+@pytest.fixture
+def queue(service_env: dict[str, str]) -> Iterator[QueueProbe]:
+    """The photo-processor queue of this run's vhost, purged before and after the test."""
+    probe = QueueProbe(service_env["AMQP_URI"])
+    probe.purge()
+    yield probe
+    probe.purge()
+    probe.close()

@@ -13,7 +13,7 @@ from peewee import Database
 from config import Config
 from service.app import create_app
 from service.checks import broker_check, database_check
-from tests.support.queue import QUEUE, QueueProbe
+from tests.support.queue import QUEUE
 
 
 @pytest.fixture
@@ -28,14 +28,6 @@ def client(config: Config, database: Database, actors_package: Any) -> falcon.te
         },
     )
     return falcon.testing.TestClient(app)
-
-
-@pytest.fixture
-def queue(service_env: dict[str, str]) -> Iterator[QueueProbe]:
-    probe = QueueProbe(service_env["AMQP_URI"])
-    probe.purge()
-    yield probe
-    probe.close()
 
 
 @pytest.fixture(autouse=True)

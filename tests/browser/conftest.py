@@ -9,13 +9,13 @@ import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from peewee import Database
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
-from tests.support.processes import REPO, ServiceProcess, start_api, start_worker
+from tests.conftest import failed
+from tests.support.processes import REPO, ServiceProcess, running, start_api, start_worker
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 # Where the screenshots go (git-ignored); the README points at test-artifacts/dashboard.png.
@@ -33,29 +33,6 @@ CHROMIUM_ARGS = [
 ]
 TOKEN = "dashboard-test-token"
 
-RUNNING: list[ServiceProcess] = []
-
-
-@pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
-    report = yield
-    setattr(item, f"report_{report.when}", report)
-    return report
-
-
-def _failed(request: pytest.FixtureRequest) -> bool:
-    report = getattr(request.node, "report_call", None)
-    return report is not None and bool(report.failed)
-
-
-@pytest.fixture(autouse=True)
-def logs_on_failure(request: pytest.FixtureRequest) -> Iterator[None]:
-    """On failure, what the API and the worker logged."""
-    yield
-    if _failed(request):
-        for process in RUNNING:
-            print(f"\n----- {process.name} ({process.log_path}) -----\n{process.logs()[-6000:]}")
-
 
 @pytest.fixture(scope="module")
 def log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -65,10 +42,8 @@ def log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _start_api(env: dict[str, str], log_dir: Path) -> Iterator[str]:
     log_dir.mkdir(exist_ok=True)
     process, base_url = start_api(env, log_dir)
-    RUNNING.append(process)
-    yield base_url
-    process.stop()
-    RUNNING.remove(process)
+    with running(process):
+        yield base_url
 
 
 @pytest.fixture(scope="module")
@@ -86,11 +61,8 @@ def locked_api(service_env: dict[str, str], log_dir: Path) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def worker(service_env: dict[str, str], log_dir: Path) -> Iterator[ServiceProcess]:
     """One supervised worker, as the Procfile runs it."""
-    process = start_worker(service_env, log_dir)
-    RUNNING.append(process)
-    yield process
-    process.stop()
-    RUNNING.remove(process)
+    with running(start_worker(service_env, log_dir)) as process:
+        yield process
 
 
 @pytest.fixture(autouse=True)
@@ -128,7 +100,7 @@ def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     yield page
-    if _failed(request):
+    if failed(request):
         ARTIFACTS.mkdir(exist_ok=True)
         name = re.sub(r"[^\w.-]+", "_", request.node.name)
         path = ARTIFACTS / f"failed-{name}.png"

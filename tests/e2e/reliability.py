@@ -20,8 +20,7 @@ from uuid import UUID
 from peewee import Database
 
 from pipeline.claims import lock_key
-from tests.e2e.conftest import RUNNING
-from tests.support import procs
+from tests.support import processes, procs
 from tests.support.imageserver import ImageServer
 from tests.support.polling import wait_until
 from tests.support.processes import REPO, ServiceProcess, start_worker
@@ -109,16 +108,17 @@ def hold(image_server: ImageServer, path: str) -> threading.Event:
 @contextmanager
 def running(process: ServiceProcess) -> Iterator[ServiceProcess]:
     """Show the process's log if a test fails; stop it at the end, and anything it left behind."""
-    RUNNING.append(process)
+    below: list[int] = []
     try:
-        yield process
+        with processes.running(process):
+            try:
+                yield process
+            finally:
+                while HELD:  # a test that failed half-way must not leave a download hanging
+                    HELD.pop().set()
+                below = procs.descendants(process.pid)
     finally:
-        while HELD:  # a test that failed half-way must not leave a download hanging
-            HELD.pop().set()
-        below = procs.descendants(process.pid)
-        process.stop()
         procs.kill_all(below)  # honcho's children live in sessions of their own
-        RUNNING.remove(process)
 
 
 def fresh_worker(env: dict[str, str], log_dir: Path, **options: Any) -> ServiceProcess:

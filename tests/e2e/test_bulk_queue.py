@@ -7,22 +7,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 
-import pytest
 from peewee import Database
 
 from tests.support.processes import REPO
 from tests.support.queue import QueueProbe
-
-
-@pytest.fixture
-def queue(service_env: dict[str, str]) -> Iterator[QueueProbe]:
-    probe = QueueProbe(service_env["AMQP_URI"])
-    probe.purge()
-    yield probe
-    probe.purge()
-    probe.close()
 
 
 def _run(service_env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

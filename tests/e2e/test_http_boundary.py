@@ -16,14 +16,6 @@ from tests.support.data import insert_photo
 from tests.support.queue import QueueProbe
 
 
-@pytest.fixture
-def queue(service_env: dict[str, str]) -> Iterator[QueueProbe]:
-    probe = QueueProbe(service_env["AMQP_URI"])
-    probe.purge()
-    yield probe
-    probe.close()
-
-
 def _chunks(data: bytes, size: int = 64 * 1024) -> Iterator[bytes]:
     for start in range(0, len(data), size):
         yield data[start : start + size]

@@ -12,12 +12,12 @@ import requests
 from peewee import Database
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.e2e.conftest import RUNNING, wait_for_status
+from tests.e2e.conftest import wait_for_status
 from tests.support.data import insert_photo
 from tests.support.images import photo_bytes
 from tests.support.imageserver import ImageServer
 from tests.support.polling import wait_until
-from tests.support.processes import ServiceProcess, free_port, start_api, start_worker
+from tests.support.processes import ServiceProcess, free_port, running, start_api, start_worker
 
 
 @pytest.fixture(scope="module")
@@ -34,12 +34,8 @@ def observed(
         "dramatiq_prom_db": str(tmp_path_factory.mktemp("observed-metrics")),
     }
     api, base_url = start_api(env, log_dir)
-    worker = start_worker(env, log_dir)
-    RUNNING.extend([api, worker])
-    yield base_url, worker, metrics_port
-    for process in (worker, api):
-        process.stop()
-        RUNNING.remove(process)
+    with running(api), running(start_worker(env, log_dir)) as worker:
+        yield base_url, worker, metrics_port
 
 
 def _values(text: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:

@@ -8,6 +8,8 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import requests
@@ -72,6 +74,22 @@ class ServiceProcess:
 
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+# Every process the tests started and have not stopped yet, so a failing test can show their logs
+# (tests/conftest.py prints them).
+RUNNING: list[ServiceProcess] = []
+
+
+@contextmanager
+def running(process: ServiceProcess) -> Iterator[ServiceProcess]:
+    """Track `process` while the block runs; stop it at the end."""
+    RUNNING.append(process)
+    try:
+        yield process
+    finally:
+        process.stop()
+        RUNNING.remove(process)
 
 
 def _killpg(pid: int, signum: int) -> None:
