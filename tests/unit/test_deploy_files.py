@@ -122,3 +122,18 @@ def test_every_variable_of_env_example_is_in_the_readme_table() -> None:
     for line in (REPO / ".env.example").read_text().splitlines():
         if match := re.match(r"# ([A-Z_]+)=", line):
             assert f"`{match.group(1)}`" in readme, match.group(1)
+
+
+def test_the_readme_names_the_ports_and_the_thumbnails_folder_that_compose_uses() -> None:
+    readme = (REPO / "README.md").read_text()
+    services = _compose()["services"]
+    assert "http://localhost:3000/" in readme
+    assert "3000:3000" in services["web"]["ports"]
+    assert "http://localhost:15672/" in readme
+    assert "15672:15672" in services["rabbitmq"]["ports"]
+    assert "./waldo-app-thumbs" in readme
+    assert "make docker-up" in readme
+    assert "make docker-down" in readme
+    makefile = (REPO / "Makefile").read_text()
+    assert "docker-up:" in makefile
+    assert "docker-down:" in makefile
