@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import falcon
@@ -12,38 +13,47 @@ from service.queueing import BROKER_ERRORS
 
 log = logging.getLogger(__name__)
 
-
-def database_unavailable(req: falcon.Request, resp: falcon.Response, error: Exception, params: Any) -> None:
-    """A database that cannot be reached (or timed out) is a 503, never a 500 with a traceback."""
-    log.warning("Database unavailable during %s %s: %r", req.method, req.path, error)
-    raise falcon.HTTPServiceUnavailable(
-        title="Database unavailable",
-        description="The database could not be reached; try again shortly.",
-        retry_after=5,
-    )
+Handler = Callable[[falcon.Request, falcon.Response, Exception, Any], None]
 
 
-def broker_unavailable(req: falcon.Request, resp: falcon.Response, error: Exception, params: Any) -> None:
-    """A broker that cannot be reached before anything was queued is a 503."""
-    log.warning("Message broker unavailable during %s %s: %r", req.method, req.path, error)
-    raise falcon.HTTPServiceUnavailable(
-        title="Message broker unavailable",
-        description="The message broker could not be reached; nothing was queued. Try again shortly.",
-        retry_after=5,
-    )
+def answer_with(
+    error_class: type[falcon.HTTPError], *, title: str, description: str, **extra: Any
+) -> Handler:
+    """A handler that logs the error it caught and answers `error_class` (JSON, no traceback)."""
 
+    def handle(req: falcon.Request, resp: falcon.Response, error: Exception, params: Any) -> None:
+        log.warning("%s during %s %s: %r", title, req.method, req.path, error)
+        raise error_class(title=title, description=description, **extra)
 
-def invalid_value(req: falcon.Request, resp: falcon.Response, error: Exception, params: Any) -> None:
-    """A value the database refuses (SQLSTATE class 22) came from the request: a 400, not a 500."""
-    log.warning("Database refused a value during %s %s: %r", req.method, req.path, error)
-    raise falcon.HTTPBadRequest(title="Invalid value", description="A value in the request is out of range.")
+    return handle
 
 
 def register(app: falcon.App) -> None:
     """Install the handlers on `app`."""
-    app.add_error_handler(peewee.DataError, invalid_value)
+    # A database or broker that cannot be reached (or timed out) is a 503, never a 500.
+    database_unavailable = answer_with(
+        falcon.HTTPServiceUnavailable,
+        title="Database unavailable",
+        description="The database could not be reached; try again shortly.",
+        retry_after=5,
+    )
     app.add_error_handler(peewee.OperationalError, database_unavailable)
     app.add_error_handler(peewee.InterfaceError, database_unavailable)
+    broker_unavailable = answer_with(
+        falcon.HTTPServiceUnavailable,
+        title="Message broker unavailable",
+        description="The message broker could not be reached; nothing was queued. Try again shortly.",
+        retry_after=5,
+    )
     for error_class in BROKER_ERRORS:
         if error_class is not OSError:
             app.add_error_handler(error_class, broker_unavailable)
+    # A value the database refuses (SQLSTATE class 22) came from the request: a 400, not a 500.
+    app.add_error_handler(
+        peewee.DataError,
+        answer_with(
+            falcon.HTTPBadRequest,
+            title="Invalid value",
+            description="A value in the request is out of range.",
+        ),
+    )
