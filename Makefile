@@ -16,8 +16,8 @@ export ALLOW_PRIVATE_SOURCES ?= 1
 export PORT ?= 3000
 CONFIG = $(PY) -c 'from config import load_config as c; print(c().$(1))'
 
-.PHONY: help start web worker db-create db-migrate db-schema process-pending psql test lint fmt typecheck check \
-        bench docker-up docker-down clean venv
+.PHONY: help venv start db-migrate db-schema process-pending psql test lint fmt typecheck check bench \
+        clean docker-up docker-down
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -29,7 +29,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 venv: $(STAMP) ## create .venv and install the pinned dependencies
 
-start: $(STAMP) db-migrate ## run the API on $(PORT) and the worker, in the foreground (honcho)
+start: $(STAMP) db-migrate ## run the API on PORT (3000) and the worker, in the foreground (honcho)
 	$(BIN)/honcho start --port $(PORT)
 
 db-migrate: $(STAMP) ## create the database if missing and upgrade it to the current schema
