@@ -6,17 +6,22 @@ The schema itself is owned by the numbered SQL files in schema/, never by Peewee
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any, cast
 from uuid import UUID
 
 from peewee import (
+    Expression,
     Field,
     ForeignKeyField,
     IntegerField,
     Model,
     SmallIntegerField,
     TextField,
+    Tuple,
     UUIDField,
+    fn,
 )
 from playhouse.db_url import parse as parse_db_url
 from playhouse.pool import PooledPostgresqlDatabase
@@ -91,3 +96,17 @@ class PhotoThumbnail(BaseModel):
 
     class Meta:
         table_name = "photo_thumbnails"
+
+
+def counts_by_status() -> dict[str, int]:
+    """How many photos are in each status, every status present (zero included)."""
+    counts = dict.fromkeys(STATUSES, 0)
+    query = Photo.select(Photo.status, fn.COUNT(Photo.uuid)).group_by(Photo.status).tuples()
+    for status, count in cast(Iterable[tuple[str, int]], query):
+        counts[status] = count
+    return counts
+
+
+def after_position(created_at: datetime, uuid: UUID | str) -> Expression:
+    """Photos after (created_at, uuid) in the keyset order every listing and scan uses."""
+    return Tuple(Photo.created_at, Photo.uuid) > Tuple(created_at, str(uuid))

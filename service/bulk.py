@@ -14,9 +14,9 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
-from peewee import SQL, Tuple, fn
+from peewee import SQL, fn
 
-from models import Photo
+from models import Photo, after_position
 from service.queueing import send_all
 
 BATCH_SIZE = 1000
@@ -41,14 +41,14 @@ def queue_by_status(
     while True:
         query = candidates
         if after is not None:
-            query = query.where(Tuple(Photo.created_at, Photo.uuid) > Tuple(*after))
+            query = query.where(after_position(*after))
         batch = list(query.order_by(Photo.created_at, Photo.uuid).limit(batch_size))
         if not batch:
             return sent
         sent += len(send_all(send, [str(photo.uuid) for photo in batch]))
         if progress is not None:
             progress(sent, max(total, sent))
-        after = (batch[-1].created_at, str(batch[-1].uuid))
+        after = (batch[-1].created_at, batch[-1].uuid)
 
 
 class ProgressBar:

@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable, Iterator
-from typing import Any, cast
+from collections.abc import Iterator
+from typing import Any
 
 import falcon
 import prometheus_client as prom
-from peewee import fn
 from prometheus_client import multiprocess
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from models import STATUSES, Photo
+from models import counts_by_status
 
 # Module level on purpose: a metric may be registered once per process, and under gunicorn the
 # app module is imported once per worker, after gunicorn_conf.py chose the multiprocess mode.
@@ -58,10 +57,7 @@ class PhotoStatusCollector(Collector):
     """Photos by status, counted in the database when Prometheus scrapes."""
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        counts = dict.fromkeys(STATUSES, 0)
-        query = Photo.select(Photo.status, fn.COUNT(Photo.uuid)).group_by(Photo.status).tuples()
-        for status, count in cast(Iterable[tuple[str, int]], query):
-            counts[status] = count
+        counts = counts_by_status()
         family = GaugeMetricFamily("photo_processor_photos", "Photos, by status.", labels=["status"])
         for status, count in counts.items():
             family.add_metric([status], count)

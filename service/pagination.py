@@ -14,9 +14,9 @@ from urllib.parse import urlencode
 from uuid import UUID
 
 import falcon
-from peewee import ModelSelect, Tuple
+from peewee import ModelSelect
 
-from models import Photo
+from models import Photo, after_position
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
@@ -52,7 +52,7 @@ def keyset_page(req: falcon.Request, resp: falcon.Response, query: ModelSelect[P
     """One page of `query` (photos), oldest first; sets the next-page Link header if more remain."""
     limit, after = page_params(req)
     if after is not None:
-        query = query.where(Tuple(Photo.created_at, Photo.uuid) > Tuple(after[0], str(after[1])))
+        query = query.where(after_position(*after))
     rows = list(query.order_by(Photo.created_at, Photo.uuid).limit(limit + 1))
     page = rows[:limit]
     if len(rows) > limit:

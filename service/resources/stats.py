@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, cast
 
 import falcon
 from peewee import fn
 
-from models import STATUSES, Photo, db
+from models import Photo, counts_by_status, db
 
 
 class Stats:
@@ -23,10 +22,7 @@ class Stats:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         since = _timestamp(req.get_param("since"))
-        counts = dict.fromkeys(STATUSES, 0)
-        query = Photo.select(Photo.status, fn.COUNT(Photo.uuid)).group_by(Photo.status).tuples()
-        for status, count in cast(Iterable[tuple[str, int]], query):
-            counts[status] = count
+        counts = counts_by_status()
         body: dict[str, Any] = {"counts": counts, "total": sum(counts.values())}
         body["now"] = db.execute_sql("SELECT now()").fetchone()[0].isoformat()
         if since is not None:
