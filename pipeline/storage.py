@@ -17,16 +17,16 @@ from pathlib import Path, PurePosixPath
 from uuid import UUID
 
 from pipeline.errors import StorageError
+from pipeline.formats import MEDIA_TYPES
 
 TEMP_SUFFIX = ".tmp"
-EXTENSIONS = (".jpg", ".png", ".webp")
 
 log = logging.getLogger(__name__)
 
 
 def thumbnail_relpath(photo_id: UUID, extension: str) -> str:
     """The thumbnail's path relative to THUMBS_DIR, as stored in photo_thumbnails.url."""
-    if extension not in EXTENSIONS:
+    if extension not in MEDIA_TYPES:
         raise ValueError(f"unexpected thumbnail extension {extension!r}")
     name = str(photo_id)
     return f"{name[:2]}/{name}{extension}"
@@ -37,10 +37,6 @@ class ThumbnailStore:
 
     def __init__(self, root: Path) -> None:
         self._root = root
-
-    @property
-    def root(self) -> Path:
-        return self._root
 
     def write(self, photo_id: UUID, data: bytes, extension: str) -> str:
         """Atomically write a photo's thumbnail; return its relative path."""
@@ -66,7 +62,7 @@ class ThumbnailStore:
 
     def remove(self, photo_id: UUID) -> None:
         """Remove every thumbnail file of a photo (a failed photo keeps none)."""
-        for extension in EXTENSIONS:
+        for extension in MEDIA_TYPES:
             (self._root / thumbnail_relpath(photo_id, extension)).unlink(missing_ok=True)
 
     def resolve(self, relpath: str) -> Path | None:

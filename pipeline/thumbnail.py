@@ -18,6 +18,7 @@ from PIL import Image
 
 from pipeline import colour
 from pipeline.decoding import decoding, exif_orientation, open_image
+from pipeline.formats import OUTPUT_FORMATS
 
 # JPEG is decoded at the smallest DCT scale (1/8, 1/4, 1/2) that still leaves the resize this
 # factor of margin over the thumbnail. Measured PSNR against a full decode + LANCZOS (photo-like
@@ -42,8 +43,6 @@ _TRANSPOSE = {
     7: Image.Transpose.TRANSVERSE,
     8: Image.Transpose.ROTATE_90,
 }
-_EXTENSIONS = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp"}
-_MEDIA_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 
 
 @dataclass(frozen=True)
@@ -60,12 +59,12 @@ class Thumbnail:
     @property
     def extension(self) -> str:
         """The file extension for `format`, with its dot."""
-        return _EXTENSIONS[self.format]
+        return OUTPUT_FORMATS[self.format][0]
 
     @property
     def media_type(self) -> str:
         """The Content-Type for `format`."""
-        return _MEDIA_TYPES[self.format]
+        return OUTPUT_FORMATS[self.format][1]
 
 
 def make_thumbnail(

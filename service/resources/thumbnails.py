@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import falcon
 
+from pipeline.formats import MEDIA_TYPES
 from pipeline.storage import ThumbnailStore
 from service.caching import not_modified
 
-MEDIA_TYPES = {".jpg": "image/jpeg", ".png": "image/png", ".webp": "image/webp"}
 # A thumbnail's name comes from its photo's UUID and its content never changes once written.
 CACHE_CONTROL = "public, max-age=86400"
 

@@ -50,7 +50,7 @@ def test_remove_deletes_every_thumbnail_of_the_photo_only(tmp_path: Path) -> Non
     store = ThumbnailStore(tmp_path)
     photo_id, other = uuid.uuid4(), uuid.uuid4()
     store.write(photo_id, b"a", ".jpg")
-    store.write(photo_id, b"b", ".png")
+    store.write(photo_id, b"b", ".webp")
     kept = store.write(other, b"c", ".jpg")
     store.remove(photo_id)
     assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*.*")) == [kept]
