@@ -14,6 +14,7 @@ The lock lives in the session, so PG_CONNECTION_URI must not point at a transact
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ from peewee import Database
 from models import COMPLETED, FAILED, PENDING, PROCESSING
 
 CLAIMABLE = (PENDING, PROCESSING, FAILED)
+# The expression that takes a session advisory lock without waiting: true when taken.
+TRY_LOCK = "pg_try_advisory_lock(%s)"
 
 
 def lock_key(photo_id: UUID) -> int:
@@ -32,14 +35,25 @@ def lock_key(photo_id: UUID) -> int:
 
 
 @contextmanager
-def photo_lock(db: Database, photo_id: UUID) -> Iterator[bool]:
-    """Hold the photo's advisory lock for the block; yields False when another session holds it."""
-    key = lock_key(photo_id)
-    acquired = bool(db.execute_sql("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0])
-    try:
+def advisory_lock(db: Database, key: int) -> Iterator[bool]:
+    """Hold the advisory lock `key` for the block; yields False when another session holds it."""
+    acquired = bool(db.execute_sql(f"SELECT {TRY_LOCK}", (key,)).fetchone()[0])
+    with _released(db, key, acquired):
         yield acquired
+
+
+def photo_lock(db: Database, photo_id: UUID) -> contextlib.AbstractContextManager[bool]:
+    """Hold the photo's advisory lock for the block; yields False when another session holds it."""
+    return advisory_lock(db, lock_key(photo_id))
+
+
+@contextmanager
+def _released(db: Database, key: int, held: bool) -> Iterator[None]:
+    """Release the lock `key` at the end of the block, if this session holds it."""
+    try:
+        yield
     finally:
-        if acquired:
+        if held:
             _unlock(db, key)
 
 
@@ -74,19 +88,16 @@ def claimed(db: Database, photo_id: UUID) -> Iterator[Claim]:
     """
     key = lock_key(photo_id)
     locked, url = db.execute_sql(
-        "WITH lock AS MATERIALIZED (SELECT pg_try_advisory_lock(%s) AS held),"
+        f"WITH lock AS MATERIALIZED (SELECT {TRY_LOCK} AS held),"
         " claimed AS ("
-        "   UPDATE photos SET status = 'processing', claimed_at = now(), attempts = attempts + 1"
+        "   UPDATE photos SET status = %s, claimed_at = now(), attempts = attempts + 1"
         "   WHERE uuid = %s AND status = ANY(%s::photo_status[]) AND (SELECT held FROM lock)"
         "   RETURNING url)"
         " SELECT (SELECT held FROM lock), (SELECT url FROM claimed)",
-        (key, str(photo_id), list(CLAIMABLE)),
+        (key, PROCESSING, str(photo_id), list(CLAIMABLE)),
     ).fetchone()
-    try:
+    with _released(db, key, bool(locked)):
         yield Claim(locked=bool(locked), url=url)
-    finally:
-        if locked:
-            _unlock(db, key)
 
 
 def complete(db: Database, photo_id: UUID, *, relpath: str, width: int, height: int) -> None:
@@ -97,17 +108,17 @@ def complete(db: Database, photo_id: UUID, *, relpath: str, width: int, height: 
         "   ON CONFLICT (photo_uuid) DO UPDATE"
         "   SET width = EXCLUDED.width, height = EXCLUDED.height, url = EXCLUDED.url"
         "   RETURNING photo_uuid)"
-        " UPDATE photos SET status = 'completed', failure_reason = NULL"
+        " UPDATE photos SET status = %s, failure_reason = NULL"
         " WHERE uuid = (SELECT photo_uuid FROM thumbnail)",
-        (str(photo_id), width, height, relpath),
+        (str(photo_id), width, height, relpath, COMPLETED),
     )
 
 
 def mark_failed(db: Database, photo_id: UUID, reason: str) -> bool:
     """Set a photo 'failed' with its reason, unless it completed; return whether it changed."""
     cursor = db.execute_sql(
-        "UPDATE photos SET status = 'failed', failure_reason = %s WHERE uuid = %s AND status <> %s",
-        (reason[:2000], str(photo_id), COMPLETED),
+        "UPDATE photos SET status = %s, failure_reason = %s WHERE uuid = %s AND status <> %s",
+        (FAILED, reason[:2000], str(photo_id), COMPLETED),
     )
     return bool(cursor.rowcount)
 

@@ -28,15 +28,12 @@ def reconcile_once(
     db: Database, send: Callable[[str], object], *, lease_s: int, limit: int = 1000
 ) -> list[UUID]:
     """Queue every stranded photo again; return their UUIDs (none if another pass is running)."""
-    with db.connection_context():
-        if not db.execute_sql("SELECT pg_try_advisory_lock(%s)", (RECONCILER_LOCK_KEY,)).fetchone()[0]:
+    with db.connection_context(), claims.advisory_lock(db, RECONCILER_LOCK_KEY) as locked:
+        if not locked:
             return []
-        try:
-            found = claims.stranded(db, lease_s=lease_s, limit=limit)
-            for photo_id in found:
-                send(str(photo_id))
-        finally:
-            db.execute_sql("SELECT pg_advisory_unlock(%s)", (RECONCILER_LOCK_KEY,))
+        found = claims.stranded(db, lease_s=lease_s, limit=limit)
+        for photo_id in found:
+            send(str(photo_id))
     if found:
         log.warning("Queued %d stranded photos again: %s", len(found), ", ".join(map(str, found[:20])))
     return found
