@@ -8,7 +8,7 @@ from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.middleware import AgeLimit, CurrentMessage, Retries, ShutdownNotifications, TimeLimit
 
 from actors.metrics import WorkerPrometheus
-from actors.middleware import PhotoFailures, WorkerRuntime
+from actors.photo_worker import PhotoWorker
 from config import Config
 from pipeline.retry import should_retry
 
@@ -35,13 +35,12 @@ def build_broker(config: Config) -> RabbitmqBroker:
             TimeLimit(),
             ShutdownNotifications(),
             CurrentMessage(),
-            # After-hooks run in reverse order: PhotoFailures must come before Retries so that
+            # After-hooks run in reverse order: PhotoWorker must come before Retries so that
             # its after_process_message runs after Retries has decided whether the message failed.
-            PhotoFailures(),
+            PhotoWorker(config),
             retries,
-            WorkerRuntime(config),
             # Last, so that its after_process_boot (which points prometheus_client at the
-            # directory the worker processes share) runs before WorkerRuntime's.
+            # directory the worker processes share) runs before PhotoWorker's.
             WorkerPrometheus(port=config.worker_metrics_port),
         ],
     )

@@ -1,10 +1,18 @@
-"""One error hierarchy for processing a photo, each class saying whether trying again may help.
+"""One error hierarchy for processing a photo, and `classify`, the one place an error gets its meaning.
 
-The retry policy (`pipeline.retry`) reads `transient`; the failure hook stores `reason()`.
-Every class has a short stable `code` for logs, metrics and the stored failure reason.
+Every class has a short stable `code` and says whether trying again may help (`transient`).
+`classify` turns any exception (ours, a database outage, a bug) into a `Failure`: the retry
+policy, the stored failure reason, the worker's log line and its metrics all read that.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+
+import peewee
+
+# The longest failure reason kept for an unexpected error (its text may be anything).
+_INTERNAL_REASON_CHARS = 500
 
 
 class PhotoError(Exception):
@@ -12,10 +20,6 @@ class PhotoError(Exception):
 
     code = "photo_error"
     transient = False
-
-    def reason(self) -> str:
-        """The failure reason kept on the photo: the code, then the message."""
-        return f"{self.code}: {self}"
 
 
 class TransientError(PhotoError):
@@ -96,3 +100,41 @@ class StorageError(TransientError):
     """Raised when the thumbnail file could not be written (disk full, permissions)."""
 
     code = "storage_error"
+
+
+# --- what an error means -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Failure:
+    """What went wrong with one attempt, and whether trying again may help."""
+
+    code: str  # short and stable: a log field, a metric label, the start of the reason
+    sentence: str
+    transient: bool
+    # Not the photo's fault (the database is down): retried for as long as it lasts.
+    outage: bool = False
+
+    @property
+    def reason(self) -> str:
+        """The failure reason kept on a failed photo: the code, then the sentence."""
+        return f"{self.code}: {self.sentence}"
+
+
+DATABASE_UNAVAILABLE = "database_unavailable"
+INTERNAL_ERROR = "internal_error"
+# A message that waited longer than Dramatiq's AgeLimit allows.
+EXPIRED = Failure("expired", "the message was too old to process", transient=False)
+
+
+def classify(error: BaseException) -> Failure:
+    """The meaning of `error`: our own errors say it themselves; anything else is an outage or a bug."""
+    if isinstance(error, PhotoError):
+        return Failure(error.code, str(error), error.transient)
+    if isinstance(error, peewee.OperationalError | peewee.InterfaceError):
+        return Failure(DATABASE_UNAVAILABLE, str(error), transient=True, outage=True)
+    # A bug or a blip nobody foresaw: worth a few more tries, then the photo fails.
+    sentence = f"{type(error).__name__}: {error}"
+    return Failure(
+        INTERNAL_ERROR, sentence[: _INTERNAL_REASON_CHARS - len(INTERNAL_ERROR) - 2], transient=True
+    )

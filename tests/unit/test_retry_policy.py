@@ -6,7 +6,8 @@ import peewee
 import pytest
 
 from pipeline import errors
-from pipeline.retry import failure_reason, should_retry
+from pipeline.errors import classify
+from pipeline.retry import should_retry
 
 
 @pytest.mark.parametrize(
@@ -46,7 +47,7 @@ def test_a_database_outage_is_retried_however_long_it_lasts() -> None:
 
 
 def test_the_failure_reason_starts_with_the_error_code() -> None:
-    assert failure_reason(errors.SourceHttpError("source answered HTTP 404", status=404)) == (
+    assert classify(errors.SourceHttpError("source answered HTTP 404", status=404)).reason == (
         "source_http_error: source answered HTTP 404"
     )
-    assert failure_reason(KeyError("x")).startswith("internal_error: KeyError")
+    assert classify(KeyError("x")).reason.startswith("internal_error: KeyError")

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 from PIL import Image, ImageFile
 
-from pipeline.errors import CorruptImage, ImageTooLarge, NotAnImage
+from pipeline.errors import CorruptImage, ImageTooLarge, NotAnImage, classify
 from pipeline.thumbnail import make_thumbnail
 from tests.unit.thumbnail_images import (
     CORPUS,
@@ -98,7 +98,7 @@ def test_the_not_an_image_reason_shows_how_the_body_starts() -> None:
     with pytest.raises(NotAnImage) as raised:
         make_thumbnail(b"<!DOCTYPE html><html>")
 
-    assert raised.value.reason().startswith("not_an_image: ")
+    assert classify(raised.value).reason.startswith("not_an_image: ")
     assert "<!DOCTYPE html>" in str(raised.value)
 
 

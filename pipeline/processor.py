@@ -1,27 +1,33 @@
-"""Process one photo: claim it, download it, make its thumbnail, store it, complete it.
+"""The steps of one photo: claim it, download it, make its thumbnail, store it, complete it.
 
 Every step that can fail raises an error of `pipeline.errors` (or a database error); none is
-caught here. What an error means (retry or fail) is the retry policy's business, and marking a
-photo 'failed' is the failure hook's, so this module has one path: the one that works.
+caught here. What an error means is `errors.classify`'s business, whether to try again the retry
+policy's, and the worker calls `fail` once a message has failed for good. So `process` has one
+path: the one that works.
 """
 
 from __future__ import annotations
 
-import logging
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from uuid import UUID
 
-from peewee import Database
+from playhouse.pool import PooledPostgresqlDatabase
 
+from config import Config
+from models import init_db
 from pipeline import claims
 from pipeline.errors import PermanentError
-from pipeline.fetch import Download
+from pipeline.fetch import Fetcher, FetchPolicy
 from pipeline.storage import ThumbnailStore
-from pipeline.thumbnail import Thumbnail
+from pipeline.thumbnail import Thumbnail, make_thumbnail
 
-log = logging.getLogger(__name__)
+# Temporary files older than this were left by a writer that died (a live one takes a second).
+STALE_TEMP_FILE_S = 600
+# Database connections of one worker process: one per worker thread, plus the reconciler's.
+MAX_CONNECTIONS = 32
 
 
 class InvalidMessage(PermanentError):
@@ -37,6 +43,8 @@ class Outcome:
     photo_id: str
     result: str  # "completed", "skipped_busy", "skipped_done"
     bytes_downloaded: int = 0
+    content_type: str | None = None  # what the source said it sent
+    redirected_to: str | None = None  # where the source's redirects led, if anywhere
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -44,10 +52,34 @@ class Outcome:
 class PhotoProcessor:
     """The collaborators of one photo's processing, built once per worker process."""
 
-    db: Database
-    fetch: Callable[[str], Download]
+    db: PooledPostgresqlDatabase
+    fetcher: Fetcher
     thumbnail: Callable[[bytes], Thumbnail]
     store: ThumbnailStore
+
+    @classmethod
+    def from_config(cls, config: Config) -> PhotoProcessor:
+        """The processor the worker runs with: the database, downloads, thumbnails and files."""
+        db = init_db(config, max_connections=MAX_CONNECTIONS)
+        store = ThumbnailStore(config.thumbs_dir)
+        config.thumbs_dir.mkdir(parents=True, exist_ok=True)
+        store.sweep_temporary(older_than_s=STALE_TEMP_FILE_S)
+        return cls(
+            db=db,
+            fetcher=Fetcher(FetchPolicy.from_config(config)),
+            thumbnail=functools.partial(
+                make_thumbnail,
+                max_size=config.thumb_max,
+                quality=config.thumb_quality,
+                max_pixels=config.max_image_pixels,
+            ),
+            store=store,
+        )
+
+    def close(self) -> None:
+        """Close the download and database connections; call when no photo is being processed."""
+        self.fetcher.close()
+        self.db.close_all()
 
     def process(self, photo_id: str) -> Outcome:
         """Process the photo `photo_id`; raise what went wrong, for the retry policy to judge."""
@@ -64,8 +96,11 @@ class PhotoProcessor:
                 outcome.result = "skipped_done"
                 return outcome
             outcome.timings["claim"] = time.monotonic() - started
-            download = self.fetch(claim.url)
+            download = self.fetcher.fetch(claim.url)
             outcome.bytes_downloaded = len(download.data)
+            outcome.content_type = download.content_type
+            if download.final_url != claim.url:
+                outcome.redirected_to = download.final_url
             outcome.timings["download"] = download.elapsed_s
             thumbnail = self.thumbnail(download.data)
             outcome.timings["decode"] = thumbnail.decode_s
