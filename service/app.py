@@ -21,10 +21,10 @@ from service.metrics import MetricsEndpoint, RequestMetrics
 from service.middleware import DatabaseSession
 from service.representations import THUMBS_ROUTE
 from service.resources.dashboard import STATIC_ROUTE, Dashboard, StaticFile
+from service.resources.enqueue import EnqueuePhotos
 from service.resources.health import Health
 from service.resources.openapi import OpenApiDocument
 from service.resources.photos import PendingPhotos, PhotoItem, PhotoList
-from service.resources.processing import ProcessPhotos
 from service.resources.stats import Stats
 from service.resources.thumbnails import ThumbnailFile
 
@@ -48,7 +48,7 @@ def create_app(
     errors.register(app)
     app.add_route("/photos", PhotoList())
     app.add_route("/photos/pending", PendingPhotos())
-    app.add_route("/photos/process", ProcessPhotos(send))
+    app.add_route("/photos/process", EnqueuePhotos(send))
     app.add_route("/photos/{photo_id}", PhotoItem())
     app.add_route("/stats", Stats())
     app.add_route(THUMBS_ROUTE + "/{path:path}", ThumbnailFile(ThumbnailStore(config.thumbs_dir)))

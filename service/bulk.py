@@ -17,7 +17,7 @@ from typing import TextIO
 from peewee import SQL, fn
 
 from models import Photo, after_position
-from service.queueing import send_all
+from service.publishing import send_all
 
 BATCH_SIZE = 1000
 

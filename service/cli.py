@@ -15,7 +15,7 @@ from models import init_db
 from schema import migrations
 from service import bulk as bulk_queue
 from service import demo
-from service.queueing import BatchInterrupted
+from service.publishing import PublishInterrupted
 
 log = logging.getLogger("service.cli")
 
@@ -113,8 +113,8 @@ def _process_pending(config: Config, args: argparse.Namespace) -> int:
             batch_size=args.batch_size,
             progress=bulk_queue.ProgressBar(f"queued ({args.status})"),
         )
-    except BatchInterrupted as interrupted:
-        print(f"the broker failed: {interrupted.description} Run the command again.", file=sys.stderr)
+    except PublishInterrupted as interrupted:
+        print(f"the broker failed: {interrupted}. Run the command again.", file=sys.stderr)
         return 1
     print(f"{sent} {args.status} photo(s) queued")
     return 0

@@ -9,7 +9,7 @@ from typing import Any
 import falcon
 import peewee
 
-from service.queueing import BROKER_ERRORS
+from service.publishing import PublishInterrupted
 
 log = logging.getLogger(__name__)
 
@@ -39,15 +39,7 @@ def register(app: falcon.App) -> None:
     )
     app.add_error_handler(peewee.OperationalError, database_unavailable)
     app.add_error_handler(peewee.InterfaceError, database_unavailable)
-    broker_unavailable = answer_with(
-        falcon.HTTPServiceUnavailable,
-        title="Message broker unavailable",
-        description="The message broker could not be reached; nothing was queued. Try again shortly.",
-        retry_after=5,
-    )
-    for error_class in BROKER_ERRORS:
-        if error_class is not OSError:
-            app.add_error_handler(error_class, broker_unavailable)
+    app.add_error_handler(PublishInterrupted, _publish_interrupted)
     # A value the database refuses (SQLSTATE class 22) came from the request: a 400, not a 500.
     app.add_error_handler(
         peewee.DataError,
@@ -57,3 +49,23 @@ def register(app: falcon.App) -> None:
             description="A value in the request is out of range.",
         ),
     )
+
+
+def _publish_interrupted(
+    req: falcon.Request, resp: falcon.Response, error: PublishInterrupted, params: Any
+) -> None:
+    """A 503 that lists the photos whose messages the broker confirmed, and the others.
+
+    Not logged here: `send_all` logged the broker's error where it happened.
+    """
+    resp.status = falcon.HTTP_503
+    resp.set_header("Retry-After", "5")
+    resp.media = {
+        "title": "Message broker unavailable",
+        "description": (
+            f"The broker confirmed {len(error.queued)} of {len(error.queued) + len(error.not_queued)}"
+            " messages. The photos in 'queued' will be processed; send the others again later."
+        ),
+        "queued": error.queued,
+        "not_queued": error.not_queued,
+    }

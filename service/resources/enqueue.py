@@ -9,14 +9,14 @@ import falcon
 
 from models import COMPLETED, FAILED, PENDING, PROCESSING, Photo
 from service import validation
-from service.queueing import send_all
+from service.publishing import send_all
 
 # Photos in these states are queued; the others are skipped with their status as the reason.
 ELIGIBLE = frozenset({PENDING, FAILED})
 
 
-class ProcessPhotos:
-    """Queue photos for processing."""
+class EnqueuePhotos:
+    """Queue photos for processing: POST /photos/process."""
 
     def __init__(self, send: Callable[[str], object]) -> None:
         self._send = send

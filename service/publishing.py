@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from typing import Any
 
-import falcon
 import peewee
 import pika.exceptions
 from dramatiq.errors import BrokerError
@@ -20,29 +18,16 @@ log = logging.getLogger(__name__)
 BROKER_ERRORS = (BrokerError, pika.exceptions.AMQPError, OSError)
 
 
-class BatchInterrupted(falcon.HTTPServiceUnavailable):
-    """Raised when the broker failed part-way through a batch: says what was and was not queued.
+class PublishInterrupted(Exception):
+    """Raised when the broker failed during a batch: says which messages it confirmed and which not.
 
     Sending the rest again is harmless: the worker ignores a message for a completed photo.
     """
 
     def __init__(self, queued: list[str], not_queued: list[str]) -> None:
-        super().__init__(
-            title="Message broker unavailable",
-            description=(
-                f"The broker confirmed {len(queued)} of {len(queued) + len(not_queued)} messages. "
-                "The photos in 'queued' will be processed; send the others again later."
-            ),
-            retry_after=5,
-        )
+        super().__init__(f"the broker confirmed {len(queued)} of {len(queued) + len(not_queued)} messages")
         self.queued = queued
         self.not_queued = not_queued
-
-    def to_dict(self, obj_type: type = dict) -> Any:
-        body: Any = super().to_dict(obj_type)
-        body["queued"] = self.queued
-        body["not_queued"] = self.not_queued
-        return body
 
 
 def send_all(send: Callable[[str], object], photo_ids: Iterable[str]) -> list[str]:
@@ -55,7 +40,7 @@ def send_all(send: Callable[[str], object], photo_ids: Iterable[str]) -> list[st
         except BROKER_ERRORS as error:
             log.warning("Publishing failed after %d of %d messages: %r", len(queued), len(pending), error)
             mark_queued(queued)
-            raise BatchInterrupted(queued, pending[len(queued) :]) from error
+            raise PublishInterrupted(queued, pending[len(queued) :]) from error
         queued.append(photo_id)
     mark_queued(queued)
     return queued
