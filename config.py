@@ -4,6 +4,8 @@
 with its type, its default, its bounds or choices and its meaning, each written once. `load_config()`
 reads that table and builds a frozen `Config` on demand (never at import), so tests and tools can
 build one from a dict of their own. A bad value raises `ConfigError` naming the variable.
+The API, gunicorn_conf.py and the worker all read it; only the Procfile's shell reads variables of
+its own (WORKER_PROCESSES, WORKER_THREADS), documented with these in .env.example.
 """
 
 from __future__ import annotations
@@ -97,6 +99,8 @@ class Config:
 
 # The table as the environment names it: variable -> the Config field it fills.
 SETTINGS: dict[str, Field[Any]] = {spec.name.upper(): spec for spec in fields(Config)}
+# A field's type says how its variable is parsed: bool, int, float, Path, or text (str, or
+# `str | None` when blank means none). The annotations are strings here (__future__), hence this.
 _TYPES = get_type_hints(Config)
 
 
