@@ -1,23 +1,23 @@
 """Configuration: every setting comes from the environment, read here and nowhere else.
 
-`load_config()` builds a frozen `Config` on demand (never at import), so tests and tools can
+`Config` is the table of settings: each field is one environment variable (its name in capitals),
+with its type, its default, its bounds or choices and its meaning, each written once. `load_config()`
+reads that table and builds a frozen `Config` on demand (never at import), so tests and tools can
 build one from a dict of their own. A bad value raises `ConfigError` naming the variable.
+The API, gunicorn_conf.py and the worker all read it; only the Procfile's shell reads variables of
+its own (WORKER_PROCESSES, WORKER_THREADS), documented with these in .env.example.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import Field, dataclass, field, fields
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar, get_type_hints
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 T = TypeVar("T")
-
-DEFAULT_PG_CONNECTION_URI = "postgresql://postgres@127.0.0.1:5432/photo_processor"
-DEFAULT_AMQP_URI = "amqp://guest:guest@127.0.0.1:5672/%2F"
-DEFAULT_THUMBS_DIR = "./waldo-app-thumbs"
 
 # Connection options added to AMQP_URI unless it sets them itself. Without them a RabbitMQ
 # memory alarm or a silent network would hang an API request or a publish forever.
@@ -34,36 +34,62 @@ class ConfigError(ValueError):
     """Raised when an environment variable holds a value that cannot be used."""
 
 
+def setting(
+    default: T,
+    meaning: str,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    choices: tuple[str, ...] = (),
+) -> T:
+    """One row of the settings table: a `Config` field with its default, its limits and its meaning."""
+    return field(default=default, metadata={"meaning": meaning, "low": low, "high": high, "choices": choices})
+
+
 @dataclass(frozen=True, kw_only=True)
 class Config:
     """Every setting of the service, web and worker alike."""
 
-    pg_connection_uri: str = DEFAULT_PG_CONNECTION_URI
-    amqp_uri: str = DEFAULT_AMQP_URI
-    thumbs_dir: Path = Path(DEFAULT_THUMBS_DIR)
-    host: str = "127.0.0.1"
-    port: int = 3000
-    api_token: str | None = None
+    pg_connection_uri: str = setting(
+        "postgresql://postgres@127.0.0.1:5432/photo_processor",
+        "PostgreSQL URL (not a transaction-mode pooler: the worker holds session advisory locks)",
+    )
+    amqp_uri: str = setting(
+        "amqp://guest:guest@127.0.0.1:5672/%2F",
+        "RabbitMQ URL; the connection options of AMQP_DEFAULT_OPTIONS are added unless it sets them",
+    )
+    # A Path is immutable: one instance can be every Config's default.
+    thumbs_dir: Path = setting(  # noqa: RUF009
+        Path("./waldo-app-thumbs"), "where thumbnail files go (relative: from the working directory)"
+    )
+    host: str = setting("127.0.0.1", "the address the API and the worker's metrics listen on")
+    port: int = setting(3000, "the port the API listens on", low=1, high=65535)
+    web_workers: int = setting(2, "gunicorn worker processes of the API", low=1)
+    web_threads: int = setting(4, "threads in each gunicorn worker process", low=1)
+    api_token: str | None = setting(None, "when set, requests need 'Authorization: Bearer <token>'")
 
-    retry_max: int = 3
-    retry_min_backoff_ms: int = 1000
-    retry_max_backoff_ms: int = 60000
-    # A photo claimed longer ago than this, whose worker is gone, is queued again by the reconciler.
-    lease_s: int = 600
+    retry_max: int = setting(3, "retries of a transient failure (3: up to 4 attempts)", low=0, high=100)
+    retry_min_backoff_ms: int = setting(1000, "the shortest wait before a retry", low=1)
+    retry_max_backoff_ms: int = setting(60000, "the longest wait before a retry", low=1)
+    lease_s: int = setting(
+        600, "a photo claimed longer ago than this, whose worker is gone, is queued again", low=1
+    )
 
-    download_timeout_s: float = 10.0
-    download_deadline_s: float = 60.0
-    max_download_bytes: int = 50 * 1024 * 1024
-    max_redirects: int = 5
-    allow_private_sources: bool = False
+    download_timeout_s: float = setting(10.0, "connect and read timeout of one download", low=0.001)
+    download_deadline_s: float = setting(60.0, "the longest a whole download may take", low=0.001)
+    max_download_bytes: int = setting(50 * 1024 * 1024, "the most bytes read from one source", low=1)
+    max_redirects: int = setting(5, "redirects followed, each checked like the first URL", low=0, high=30)
+    allow_private_sources: bool = setting(False, "fetch from loopback and private addresses too")
 
-    max_image_pixels: int = 100_000_000
-    thumb_max: int = 320
-    thumb_quality: int = 85
+    max_image_pixels: int = setting(
+        100_000_000, "the largest image, in pixels, read from its header before decoding", low=1
+    )
+    thumb_max: int = setting(320, "the bounding box of a thumbnail, in pixels", low=1, high=4096)
+    thumb_quality: int = setting(85, "the JPEG quality of a thumbnail", low=1, high=95)
 
-    db_statement_timeout_ms: int = 15000
-    log_format: str = "text"
-    worker_metrics_port: int = 9191
+    db_statement_timeout_ms: int = setting(15000, "PostgreSQL statement timeout (0: none)", low=0)
+    log_format: str = setting("text", "text for people, json for machines", choices=("text", "json"))
+    worker_metrics_port: int = setting(9191, "the worker's Prometheus port (0: none)", low=0, high=65535)
 
     @property
     def amqp_url(self) -> str:
@@ -71,33 +97,17 @@ class Config:
         return with_default_query(self.amqp_uri, AMQP_DEFAULT_OPTIONS)
 
 
+# The table as the environment names it: variable -> the Config field it fills.
+SETTINGS: dict[str, Field[Any]] = {spec.name.upper(): spec for spec in fields(Config)}
+# A field's type says how its variable is parsed: bool, int, float, Path, or text (str, or
+# `str | None` when blank means none). The annotations are strings here (__future__), hence this.
+_TYPES = get_type_hints(Config)
+
+
 def load_config(environ: Mapping[str, str] | None = None) -> Config:
     """Build the configuration from `environ` (the process environment by default)."""
     env = os.environ if environ is None else environ
-    reader = _Reader(env)
-    config = Config(
-        pg_connection_uri=reader.text("PG_CONNECTION_URI", DEFAULT_PG_CONNECTION_URI),
-        amqp_uri=reader.text("AMQP_URI", DEFAULT_AMQP_URI),
-        thumbs_dir=Path(reader.text("THUMBS_DIR", DEFAULT_THUMBS_DIR)).absolute(),
-        host=reader.text("HOST", "127.0.0.1"),
-        port=reader.integer("PORT", 3000, low=1, high=65535),
-        api_token=reader.text("API_TOKEN", "") or None,
-        retry_max=reader.integer("RETRY_MAX", 3, low=0, high=100),
-        retry_min_backoff_ms=reader.integer("RETRY_MIN_BACKOFF_MS", 1000, low=1),
-        retry_max_backoff_ms=reader.integer("RETRY_MAX_BACKOFF_MS", 60000, low=1),
-        lease_s=reader.integer("LEASE_S", 600, low=1),
-        download_timeout_s=reader.number("DOWNLOAD_TIMEOUT_S", 10.0, low=0.001),
-        download_deadline_s=reader.number("DOWNLOAD_DEADLINE_S", 60.0, low=0.001),
-        max_download_bytes=reader.integer("MAX_DOWNLOAD_BYTES", 50 * 1024 * 1024, low=1),
-        max_redirects=reader.integer("MAX_REDIRECTS", 5, low=0, high=30),
-        allow_private_sources=reader.flag("ALLOW_PRIVATE_SOURCES", False),
-        max_image_pixels=reader.integer("MAX_IMAGE_PIXELS", 100_000_000, low=1),
-        thumb_max=reader.integer("THUMB_MAX", 320, low=1, high=4096),
-        thumb_quality=reader.integer("THUMB_QUALITY", 85, low=1, high=95),
-        db_statement_timeout_ms=reader.integer("DB_STATEMENT_TIMEOUT_MS", 15000, low=0),
-        log_format=reader.choice("LOG_FORMAT", "text", ("text", "json")),
-        worker_metrics_port=reader.integer("WORKER_METRICS_PORT", 9191, low=0, high=65535),
-    )
+    config = Config(**{spec.name: _read(name, spec, env.get(name, "")) for name, spec in SETTINGS.items()})
     if config.retry_min_backoff_ms > config.retry_max_backoff_ms:
         raise ConfigError("RETRY_MIN_BACKOFF_MS must not exceed RETRY_MAX_BACKOFF_MS")
     if config.lease_s * 1000 <= config.retry_max_backoff_ms:
@@ -117,48 +127,44 @@ def with_default_query(url: str, defaults: Mapping[str, str]) -> str:
     return urlunsplit(parts._replace(query=urlencode(merged)))
 
 
-class _Reader:
-    """Typed reads of environment variables, each error naming its variable."""
-
-    def __init__(self, env: Mapping[str, str]) -> None:
-        self._env = env
-
-    def text(self, name: str, default: str) -> str:
-        value = self._env.get(name, "").strip()
-        return value or default
-
-    def integer(self, name: str, default: int, *, low: int | None = None, high: int | None = None) -> int:
-        return self._bounded(name, default, int, low, high)
-
-    def number(self, name: str, default: float, *, low: float | None = None) -> float:
-        return self._bounded(name, default, float, low, None)
-
-    def flag(self, name: str, default: bool) -> bool:
-        value = self._env.get(name, "").strip().lower()
-        if not value:
-            return default
-        if value in ("1", "true", "yes", "on"):
-            return True
-        if value in ("0", "false", "no", "off"):
-            return False
-        raise ConfigError(f"{name} must be 1 or 0 (true or false), got {value!r}")
-
-    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
-        value = self.text(name, default).lower()
+def _read(name: str, spec: Field[Any], raw: str) -> Any:
+    """The value of one setting: its default when the variable is unset or blank, else `raw` checked."""
+    kind, raw = _TYPES[spec.name], raw.strip()
+    default: Any = spec.default  # every field of Config has one
+    if kind is bool:
+        return _flag(name, raw.lower(), default)
+    if kind in (int, float):
+        return _number(name, raw, kind, spec) if raw else default
+    value = raw or default
+    if kind is Path:
+        return Path(value).absolute()
+    if choices := spec.metadata["choices"]:
+        value = value.lower()
         if value not in choices:
             raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
-        return value
+    return value
 
-    def _bounded(self, name: str, default: T, parse: Callable[[str], T], low: T | None, high: T | None) -> T:
-        raw = self._env.get(name, "").strip()
-        if not raw:
-            return default
-        try:
-            value = parse(raw)
-        except ValueError:
-            raise ConfigError(f"{name} must be a number, got {raw!r}") from None
-        if low is not None and value < low:  # type: ignore[operator]
-            raise ConfigError(f"{name} must be at least {low}, got {raw!r}")
-        if high is not None and value > high:  # type: ignore[operator]
-            raise ConfigError(f"{name} must be at most {high}, got {raw!r}")
-        return value
+
+def _flag(name: str, value: str, default: bool) -> bool:
+    """A yes-or-no setting, written 1/0, true/false, yes/no or on/off."""
+    if not value:
+        return default
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be 1 or 0 (true or false), got {value!r}")
+
+
+def _number(name: str, raw: str, parse: type[float], spec: Field[Any]) -> float:
+    """A number within the setting's bounds (an int for an int setting)."""
+    try:
+        value = parse(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    low, high = spec.metadata["low"], spec.metadata["high"]
+    if low is not None and value < low:
+        raise ConfigError(f"{name} must be at least {low}, got {raw!r}")
+    if high is not None and value > high:
+        raise ConfigError(f"{name} must be at most {high}, got {raw!r}")
+    return value

@@ -1,16 +1,22 @@
-"""gunicorn settings for the API, from the environment (HOST, PORT, WEB_WORKERS, WEB_THREADS)."""
+"""gunicorn settings for the API, from config.py (HOST, PORT, WEB_WORKERS, WEB_THREADS, LOG_FORMAT)."""
 
 import os
 import shutil
 import tempfile
 from typing import Any
 
-bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '3000')}"
+from config import load_config
+
+# A bad value stops gunicorn here, before any worker starts, with the ConfigError naming it.
+# Not named `config`: gunicorn takes each module-level name that is one of its settings, and
+# `config` (the -c option) is one.
+_service = load_config()
+bind = f"{_service.host}:{_service.port}"
 # gthread: peewee, psycopg2 and pika's BlockingConnection all block; each thread holds its own
 # database and broker connection. 2 processes x 4 threads suits a small JSON API on 2 cores.
 worker_class = "gthread"
-workers = int(os.environ.get("WEB_WORKERS", "2"))
-threads = int(os.environ.get("WEB_THREADS", "4"))
+workers = _service.web_workers
+threads = _service.web_threads
 # pika connections are not fork-safe: each worker process must build its own app.
 preload_app = False
 # gunicorn 27 opens one control socket path per user by default; several instances (tests, a
@@ -18,7 +24,7 @@ preload_app = False
 control_socket_disable = True
 accesslog = "-"
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
-if os.environ.get("LOG_FORMAT", "text").lower() == "json":
+if _service.log_format == "json":
     # gunicorn's own loggers (errors, access) as JSON lines too, through the app's formatter.
     logconfig_dict = {
         "version": 1,

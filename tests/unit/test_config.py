@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from config import ConfigError, load_config
+from config import SETTINGS, Config, ConfigError, load_config
 
 
 def test_defaults_work_on_this_machine_without_any_variable() -> None:
@@ -55,3 +56,29 @@ def test_min_backoff_above_max_backoff_is_refused() -> None:
 def test_a_lease_shorter_than_the_longest_retry_wait_is_refused() -> None:
     with pytest.raises(ConfigError, match="LEASE_S"):
         load_config({"LEASE_S": "30", "RETRY_MAX_BACKOFF_MS": "60000"})
+
+
+def test_a_config_built_without_variables_has_the_defaults_of_the_dataclass() -> None:
+    defaults = Config()
+    assert load_config({}) == replace(defaults, thumbs_dir=defaults.thumbs_dir.absolute())
+
+
+def test_every_setting_says_what_it_means() -> None:
+    for name, spec in SETTINGS.items():
+        assert spec.metadata["meaning"].strip(), name
+
+
+@pytest.mark.parametrize(
+    "name", [name for name, spec in SETTINGS.items() if spec.metadata["low"] is not None]
+)
+def test_a_value_below_the_lower_bound_of_its_setting_is_refused(name: str) -> None:
+    with pytest.raises(ConfigError, match=f"{name} must be at least"):
+        load_config({name: str(SETTINGS[name].metadata["low"] - 1)})
+
+
+@pytest.mark.parametrize(
+    "name", [name for name, spec in SETTINGS.items() if spec.metadata["high"] is not None]
+)
+def test_a_value_above_the_upper_bound_of_its_setting_is_refused(name: str) -> None:
+    with pytest.raises(ConfigError, match=f"{name} must be at most"):
+        load_config({name: str(SETTINGS[name].metadata["high"] + 1)})

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import yaml
 
+from config import SETTINGS, load_config
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -22,6 +24,49 @@ def _procfile() -> dict[str, str]:
 
 def _compose() -> dict:
     return yaml.safe_load((REPO / "docker-compose.yml").read_text())
+
+
+def _procfile_variables() -> dict[str, str]:
+    """The variables the Procfile's shell reads itself, each with the default written there."""
+    variables: dict[str, str] = {}
+    for name, default in re.findall(r"\$\{([A-Z_]+):-([^}]*)\}", (REPO / "Procfile").read_text()):
+        assert variables.setdefault(name, default) == default, f"{name} has two defaults in the Procfile"
+    return variables
+
+
+def _env_example() -> dict[str, str]:
+    """Each variable .env.example documents, with the value it shows (the default)."""
+    return {
+        match.group(1): match.group(2)
+        for line in (REPO / ".env.example").read_text().splitlines()
+        if (match := re.match(r"# ([A-Z_]+)=(.*)", line))
+    }
+
+
+def _readme_table() -> dict[str, str]:
+    """Each variable of the README's configuration table, with the default it shows ("" for none)."""
+    section = (REPO / "README.md").read_text().split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+    table = {}
+    for line in section.splitlines():
+        if not line.startswith("| `"):
+            continue
+        variables, _meaning, defaults = (cell.strip() for cell in line.strip().strip("|").split("|"))
+        names = re.findall(r"`([A-Z_]+)`", variables)
+        # "`HOST` / `PORT`" rows give "`127.0.0.1` / `3000`"; the first `value` of each is the default.
+        shown = defaults.split(" / ") if len(names) > 1 else [defaults]
+        assert len(shown) == len(names), line
+        for name, text in zip(names, shown, strict=True):
+            table[name] = match.group(1) if (match := re.search(r"`([^`]*)`", text)) else ""
+    return table
+
+
+def _is_the_default(name: str, written: str) -> bool:
+    """Whether `written`, as the value of `name`, configures what leaving `name` unset does."""
+    if not written.strip():
+        # A blank value reads as unset; only a setting whose default is "none" may show one.
+        return SETTINGS[name].default is None
+    attribute = SETTINGS[name].name
+    return bool(getattr(load_config({name: written}), attribute) == getattr(load_config({}), attribute))
 
 
 def _dockerfile() -> list[tuple[str, str]]:
@@ -105,16 +150,19 @@ def test_requirements_pin_every_package_exactly() -> None:
 
 
 def test_env_example_documents_every_variable_the_service_reads() -> None:
-    config_source = (REPO / "config.py").read_text()
-    read = set(re.findall(r'reader\.\w+\("([A-Z_]+)"', config_source))
-    read |= {"WEB_WORKERS", "WEB_THREADS", "WORKER_PROCESSES", "WORKER_THREADS"}
-    documented = {
-        match.group(1)
-        for line in (REPO / ".env.example").read_text().splitlines()
-        if (match := re.match(r"# ([A-Z_]+)=", line))
-    }
+    # What a Python process reads is config.py's table; what only a shell reads is in the Procfile.
+    read = set(SETTINGS) | set(_procfile_variables())
+    documented = set(_env_example())
     assert read
     assert read == documented
+
+
+def test_env_example_shows_the_default_of_each_variable() -> None:
+    for name, written in _env_example().items():
+        if name in SETTINGS:
+            assert _is_the_default(name, written), f"{name}={written}"
+        else:
+            assert written == _procfile_variables()[name], f"{name}={written}"
 
 
 def test_every_variable_of_env_example_is_in_the_readme_table() -> None:
@@ -122,6 +170,15 @@ def test_every_variable_of_env_example_is_in_the_readme_table() -> None:
     for line in (REPO / ".env.example").read_text().splitlines():
         if match := re.match(r"# ([A-Z_]+)=", line):
             assert f"`{match.group(1)}`" in readme, match.group(1)
+
+
+def test_the_readme_table_has_every_variable_with_its_default() -> None:
+    table = _readme_table()
+    for name in SETTINGS:
+        assert name in table, name
+        assert _is_the_default(name, table[name]), f"{name}: {table[name]}"
+    for name, default in _procfile_variables().items():
+        assert table.get(name) == default, name
 
 
 def test_the_readme_names_the_ports_and_the_thumbnails_folder_that_compose_uses() -> None:
