@@ -15,10 +15,10 @@ from peewee import Database
 
 from bench import corpus
 from config import load_config
+from harness import services as test_services
+from harness.imageserver import ImageServer
 from models import init_db
 from schema import migrations
-from tests.support import services as test_services
-from tests.support.imageserver import ImageServer
 
 
 @dataclass

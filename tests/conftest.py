@@ -16,12 +16,12 @@ import pytest
 from peewee import Database
 
 from config import Config, load_config
+from harness import services as test_services
+from harness.imageserver import ImageServer
+from harness.queue import QueueProbe
+from harness.service_processes import RUNNING
 from models import init_db
 from schema import migrations
-from tests.support import services as test_services
-from tests.support.imageserver import ImageServer
-from tests.support.processes import RUNNING
-from tests.support.queue import QueueProbe
 
 
 @pytest.fixture(scope="session")

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import psycopg2
 import pytest
 
-from tests.support import services as test_services
-from tests.support.processes import REPO
+from harness import services as test_services
+from harness.service_processes import REPO
 
 # The original setup's schema, as the seed's database had it.
 ORIGINAL_SCHEMA = """

@@ -1,4 +1,4 @@
-"""The real processes of end-to-end tests: gunicorn with the API, the Dramatiq worker."""
+"""The real processes of end-to-end tests and the benchmark: gunicorn with the API, the Dramatiq worker."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from pathlib import Path
 
 import requests
 
-from tests.support.polling import wait_until
+from harness.polling import wait_until
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 

@@ -1,4 +1,4 @@
-"""An HTTP server on 127.0.0.1 that serves what each test tells it to, and counts the requests."""
+"""An HTTP server on 127.0.0.1 that serves what each test or benchmark tells it to, and counts the requests."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The PostgreSQL database and RabbitMQ vhost of one test run, made at its start and dropped at its end.
+"""The PostgreSQL database and RabbitMQ vhost of one run (tests or benchmark), made at its start and
+dropped at its end.
 
 Each run gets its own database and vhost (named after the process id and a random suffix), so
 a leftover row or message can neither fail nor pass a test. A service that is not running makes
