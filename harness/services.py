@@ -25,12 +25,12 @@ AMQP_USER = "guest"
 
 
 class ServiceUnavailable(RuntimeError):
-    """Raised when PostgreSQL or RabbitMQ is not there for the test run."""
+    """Raised when PostgreSQL or RabbitMQ is not there for the run."""
 
 
 @dataclass(frozen=True)
-class TestServices:
-    """The names and URLs of this run's database and vhost."""
+class RunServices:
+    """The names and URLs of one run's database and vhost (not "Test…": pytest would try to collect it)."""
 
     database: str
     vhost: str
@@ -44,24 +44,25 @@ class TestServices:
         return f"amqp://{AMQP_USER}:guest@{AMQP_HOST}/{quote(self.vhost, safe='')}"
 
 
-def create() -> TestServices:
+def create() -> RunServices:
     """Create this run's database and vhost."""
     name = f"pp_test_{os.getpid()}_{secrets.token_hex(3)}"
-    services = TestServices(database=name, vhost=name)
-    _admin_sql(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    services = RunServices(database=name, vhost=name)
+    admin_sql(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     _rabbitmqctl("add_vhost", name)
     _rabbitmqctl("set_permissions", "-p", name, AMQP_USER, ".*", ".*", ".*")
     _check_amqp(services.amqp_uri)
     return services
 
 
-def drop(services: TestServices) -> None:
+def drop(services: RunServices) -> None:
     """Drop this run's database and vhost."""
-    _admin_sql(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(services.database)))
+    admin_sql(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(services.database)))
     _rabbitmqctl("delete_vhost", services.vhost)
 
 
-def _admin_sql(statement: sql.Composable) -> None:
+def admin_sql(statement: sql.Composable) -> None:
+    """Run one statement as the PostgreSQL admin, outside a transaction (CREATE/DROP DATABASE need that)."""
     try:
         conn = psycopg2.connect(PG_ADMIN_URI, connect_timeout=5)
     except psycopg2.OperationalError as error:

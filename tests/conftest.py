@@ -25,7 +25,7 @@ from schema import migrations
 
 
 @pytest.fixture(scope="session")
-def services() -> Iterator[test_services.TestServices]:
+def services() -> Iterator[test_services.RunServices]:
     """This run's own database (migrated) and RabbitMQ vhost, dropped at the end."""
     made = test_services.create()
     try:
@@ -42,7 +42,7 @@ def thumbs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def service_env(
-    services: test_services.TestServices, thumbs_dir: Path, tmp_path_factory: pytest.TempPathFactory
+    services: test_services.RunServices, thumbs_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, str]:
     """The environment the API and the worker run with in tests."""
     return {

@@ -31,8 +31,8 @@ INSERT INTO photos (url, status) VALUES
 @pytest.fixture
 def original_database() -> Iterator[str]:
     """A database of its own, made by the original setup's schema, with three photos."""
-    made = test_services.TestServices(database=f"pp_orig_{os.getpid()}", vhost="unused")
-    test_services._admin_sql(
+    made = test_services.RunServices(database=f"pp_orig_{os.getpid()}", vhost="unused")
+    test_services.admin_sql(
         psycopg2.sql.SQL("CREATE DATABASE {}").format(psycopg2.sql.Identifier(made.database))
     )
     try:
@@ -40,7 +40,7 @@ def original_database() -> Iterator[str]:
             cur.execute(ORIGINAL_SCHEMA)
         yield made.pg_uri
     finally:
-        test_services._admin_sql(
+        test_services.admin_sql(
             psycopg2.sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
                 psycopg2.sql.Identifier(made.database)
             )
