@@ -37,10 +37,12 @@ class RunServices:
 
     @property
     def pg_uri(self) -> str:
+        """The run's database URL."""
         return f"postgresql://postgres@127.0.0.1:5432/{self.database}"
 
     @property
     def amqp_uri(self) -> str:
+        """The run's vhost URL."""
         return f"amqp://{AMQP_USER}:guest@{AMQP_HOST}/{quote(self.vhost, safe='')}"
 
 
@@ -76,6 +78,7 @@ def admin_sql(statement: sql.Composable) -> None:
 
 
 def _rabbitmqctl(*args: str) -> None:
+    """Run `rabbitmqctl -q` with `args`; a failure says RabbitMQ is not there."""
     try:
         subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
     except (OSError, subprocess.SubprocessError) as error:
@@ -84,6 +87,7 @@ def _rabbitmqctl(*args: str) -> None:
 
 
 def _check_amqp(url: str) -> None:
+    """Open and close a connection to `url`: a RabbitMQ we cannot reach fails the run at its start."""
     try:
         pika.BlockingConnection(pika.URLParameters(url)).close()
     except pika.exceptions.AMQPError as error:
