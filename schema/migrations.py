@@ -36,10 +36,11 @@ class Migration:
     path: Path
 
     def sql(self) -> str:
+        """The file's SQL."""
         return self.path.read_text(encoding="utf-8")
 
 
-def migrations(directory: Path = SCHEMA_DIR) -> list[Migration]:
+def available_migrations(directory: Path = SCHEMA_DIR) -> list[Migration]:
     """The migration files of `directory`, in order; a gap or a duplicate number is an error."""
     found = sorted(
         Migration(match.group(1), path)
@@ -63,7 +64,7 @@ def migrate(options: dict[str, Any]) -> list[str]:
             )
             cur.execute("SELECT version FROM schema_migrations")
             done = {row[0] for row in cur.fetchall()}
-        for migration in migrations():
+        for migration in available_migrations():
             if migration.version in done:
                 continue
             with conn, conn.cursor() as cur:
@@ -111,6 +112,7 @@ def _connect(options: dict[str, Any]) -> Iterator[connection]:
 
 @contextmanager
 def _migration_lock(conn: connection) -> Iterator[None]:
+    """Hold the migration advisory lock for the block (a second migrator waits here)."""
     with conn.cursor() as cur:
         cur.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_KEY,))
     conn.commit()
