@@ -1,4 +1,5 @@
-"""`make db-migrate` on a database made by the original setup, with rows in it; `make db-schema`."""
+"""`make db-migrate` on a database made by the original setup, with rows in it; `make db-schema` and
+the drop_schema it runs."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 
 from harness import services as test_services
 from harness.service_processes import REPO
+from schema import migrations
 
 # The original setup's schema, as the seed's database had it.
 ORIGINAL_SCHEMA = """
@@ -109,3 +111,20 @@ def test_make_db_schema_resets_to_the_current_schema_with_demo_photos(original_d
     assert all(status == "pending" for _, status in rows)
     assert all("/demo/" in url for url, _ in rows)
     assert not any(url.endswith(("a.jpg", "b.jpg", "c.jpg")) for url, _ in rows)
+
+
+def test_drop_schema_leaves_no_relation_routine_or_type_of_any_migration_and_migrate_starts_over(
+    original_database: str,
+) -> None:
+    options = {"dsn": original_database}
+    migrations.migrate(options)
+    migrations.drop_schema(options)
+
+    left = _query(
+        original_database,
+        "SELECT relname FROM pg_class WHERE relnamespace = 'public'::regnamespace"
+        " UNION ALL SELECT proname FROM pg_proc WHERE pronamespace = 'public'::regnamespace"
+        " UNION ALL SELECT typname FROM pg_type WHERE typnamespace = 'public'::regnamespace",
+    )
+    assert left == []
+    assert migrations.migrate(options) == [m.version for m in migrations.available_migrations()]
