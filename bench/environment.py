@@ -15,10 +15,10 @@ from peewee import Database
 
 from bench import corpus
 from config import load_config
+from harness import services
+from harness.imageserver import ImageServer
 from models import init_db
 from schema import migrations
-from tests.support import services as test_services
-from tests.support.imageserver import ImageServer
 
 
 @dataclass
@@ -58,7 +58,7 @@ class Bench:
 @contextmanager
 def bench_environment() -> Iterator[Bench]:
     """A database and vhost of the run's own, an image server, and the settings pointing at them."""
-    made = test_services.create()
+    made = services.create()
     server = ImageServer().start()
     work = Path(tempfile.mkdtemp(prefix="photo-processor-bench-"))
     try:
@@ -81,4 +81,4 @@ def bench_environment() -> Iterator[Bench]:
         yield Bench(env=env, db=db, server=server, files=files, log_dir=work, actors=actors)
     finally:
         server.stop()
-        test_services.drop(made)
+        services.drop(made)

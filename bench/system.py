@@ -17,10 +17,10 @@ import requests
 
 from bench.environment import Bench, bench_environment
 from bench.report import Section, Target
+from harness.polling import wait_until
+from harness.queue import QueueProbe
+from harness.service_processes import ServiceProcess, start_api, start_worker
 from pipeline.thumbnail import make_thumbnail
-from tests.support.polling import wait_until
-from tests.support.processes import ServiceProcess, start_api, start_worker
-from tests.support.queue import QueueProbe
 
 STAGES = ("claim", "download", "decode", "encode", "store", "database")
 

@@ -27,6 +27,32 @@ MIGRATION_LOCK_KEY = 0x70686F746F  # "photo"
 
 log = logging.getLogger(__name__)
 
+# The queries that write drop_schema's DROP statements (format's %I quotes each name). Each kind
+# is read after the one before it is dropped, so CASCADE has taken its dependents already:
+# relations first (their indexes, constraints, triggers and owned sequences go with them), then
+# routines, then the types left (enums, domains, ranges, standalone composites; array types go
+# with their element type). `{where}` keeps them to the schema the migrations' unqualified names
+# land in (`public` unless search_path says otherwise), leaving out what is part of another
+# object and goes with it (an extension's members, a range type's constructors).
+_DROP_QUERIES = (
+    """SELECT format('DROP %s IF EXISTS %I.%I CASCADE', CASE x.relkind WHEN 'v' THEN 'VIEW'
+                     WHEN 'm' THEN 'MATERIALIZED VIEW' WHEN 'S' THEN 'SEQUENCE'
+                     WHEN 'f' THEN 'FOREIGN TABLE' ELSE 'TABLE' END, n.nspname, x.relname)
+         FROM pg_class x JOIN pg_namespace n ON n.oid = x.relnamespace
+        WHERE x.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') AND {where}""",
+    """SELECT format('DROP ROUTINE IF EXISTS %I.%I(%s) CASCADE', n.nspname, x.proname,
+                     pg_get_function_identity_arguments(x.oid))
+         FROM pg_proc x JOIN pg_namespace n ON n.oid = x.pronamespace
+        WHERE {where}""",
+    """SELECT format('DROP TYPE IF EXISTS %I.%I CASCADE', n.nspname, x.typname)
+         FROM pg_type x JOIN pg_namespace n ON n.oid = x.typnamespace
+        WHERE x.typtype IN ('c', 'd', 'e', 'r') AND {where}""",
+)
+# (A partitioned table depends internally on its own key columns: that one is not "another".)
+_DROP_WHERE = """n.nspname = current_schema() AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                 WHERE d.classid = x.tableoid AND d.objid = x.oid AND d.deptype IN ('e', 'i')
+                   AND (d.refclassid, d.refobjid) <> (x.tableoid, x.oid))"""
+
 
 @dataclass(frozen=True, order=True)
 class Migration:
@@ -36,10 +62,11 @@ class Migration:
     path: Path
 
     def sql(self) -> str:
+        """The file's SQL."""
         return self.path.read_text(encoding="utf-8")
 
 
-def migrations(directory: Path = SCHEMA_DIR) -> list[Migration]:
+def available_migrations(directory: Path = SCHEMA_DIR) -> list[Migration]:
     """The migration files of `directory`, in order; a gap or a duplicate number is an error."""
     found = sorted(
         Migration(match.group(1), path)
@@ -63,7 +90,7 @@ def migrate(options: dict[str, Any]) -> list[str]:
             )
             cur.execute("SELECT version FROM schema_migrations")
             done = {row[0] for row in cur.fetchall()}
-        for migration in migrations():
+        for migration in available_migrations():
             if migration.version in done:
                 continue
             with conn, conn.cursor() as cur:
@@ -75,13 +102,15 @@ def migrate(options: dict[str, Any]) -> list[str]:
 
 
 def drop_schema(options: dict[str, Any]) -> None:
-    """Drop every table, type and function the migrations create (`make db-schema` resets)."""
+    """Drop every relation, routine and type in the schema the migrations create in (`make db-schema`)."""
+    # The objects are read from the catalogs, so a new migration needs no edit here. The schema
+    # itself stays: recreating it would lose its owner and grants (pg_database_owner, and USAGE
+    # for PUBLIC, since PostgreSQL 15), and dropping it takes rights the tables' owner may lack.
     with _connect(options) as conn, _migration_lock(conn), conn, conn.cursor() as cur:
-        cur.execute(
-            "DROP TABLE IF EXISTS photo_thumbnails, photos, schema_migrations CASCADE;"
-            "DROP TYPE IF EXISTS photo_status CASCADE;"
-            "DROP FUNCTION IF EXISTS photos_touch_updated_at() CASCADE;"
-        )
+        for query in _DROP_QUERIES:
+            cur.execute(query.format(where=_DROP_WHERE))
+            for (statement,) in cur.fetchall():
+                cur.execute(statement)
 
 
 def ensure_database(options: dict[str, Any]) -> bool:
@@ -111,6 +140,7 @@ def _connect(options: dict[str, Any]) -> Iterator[connection]:
 
 @contextmanager
 def _migration_lock(conn: connection) -> Iterator[None]:
+    """Hold the migration advisory lock for the block (a second migrator waits here)."""
     with conn.cursor() as cur:
         cur.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_KEY,))
     conn.commit()

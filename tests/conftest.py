@@ -16,16 +16,16 @@ import pytest
 from peewee import Database
 
 from config import Config, load_config
+from harness import services as test_services
+from harness.imageserver import ImageServer
+from harness.queue import QueueProbe
+from harness.service_processes import RUNNING
 from models import init_db
 from schema import migrations
-from tests.support import services as test_services
-from tests.support.imageserver import ImageServer
-from tests.support.processes import RUNNING
-from tests.support.queue import QueueProbe
 
 
 @pytest.fixture(scope="session")
-def services() -> Iterator[test_services.TestServices]:
+def services() -> Iterator[test_services.RunServices]:
     """This run's own database (migrated) and RabbitMQ vhost, dropped at the end."""
     made = test_services.create()
     try:
@@ -42,7 +42,7 @@ def thumbs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def service_env(
-    services: test_services.TestServices, thumbs_dir: Path, tmp_path_factory: pytest.TempPathFactory
+    services: test_services.RunServices, thumbs_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, str]:
     """The environment the API and the worker run with in tests."""
     return {

@@ -11,9 +11,9 @@ import pytest
 from peewee import Database
 
 from config import Config
+from harness.queue import QUEUE
 from service.app import create_app
 from service.checks import broker_check, database_check
-from tests.support.queue import QUEUE
 
 
 @pytest.fixture

@@ -10,10 +10,10 @@ import pika.exceptions
 import pytest
 from peewee import Database
 
+from harness.queue import QueueProbe
 from models import Photo, PhotoThumbnail
 from service.app import create_app
 from tests.support.data import insert_photo
-from tests.support.queue import QueueProbe
 
 
 def _post(client: falcon.testing.TestClient, body: object, **kwargs: object) -> falcon.testing.Result:

@@ -14,8 +14,8 @@ import pytest
 from peewee import Database
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
+from harness.service_processes import REPO, ServiceProcess, running, start_api, start_worker
 from tests.conftest import failed
-from tests.support.processes import REPO, ServiceProcess, running, start_api, start_worker
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 # Where the screenshots go (git-ignored); the README points at test-artifacts/dashboard.png.

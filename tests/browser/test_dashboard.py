@@ -10,11 +10,11 @@ import requests
 from peewee import Database
 from playwright.sync_api import Page, Route, expect
 
+from harness.imageserver import ImageServer
+from harness.service_processes import ServiceProcess
 from tests.browser.conftest import ARTIFACTS, TOKEN
 from tests.support.data import insert_photo
 from tests.support.images import photo_bytes
-from tests.support.imageserver import ImageServer
-from tests.support.processes import ServiceProcess
 
 pytestmark = pytest.mark.browser
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from peewee import Database
 
+from harness.polling import wait_until
+from harness.service_processes import ServiceProcess, running, start_api, start_worker
 from tests.support.data import status_of
-from tests.support.polling import wait_until
-from tests.support.processes import ServiceProcess, running, start_api, start_worker
 
 
 @pytest.fixture(scope="module")

@@ -19,11 +19,11 @@ from uuid import UUID
 
 from peewee import Database
 
+from harness import proc_tree, service_processes
+from harness.imageserver import ImageServer
+from harness.polling import wait_until
+from harness.service_processes import REPO, ServiceProcess, start_worker
 from pipeline.claims import lock_key
-from tests.support import processes, procs
-from tests.support.imageserver import ImageServer
-from tests.support.polling import wait_until
-from tests.support.processes import REPO, ServiceProcess, start_worker
 
 SUMMARY = REPO / "test-artifacts" / "reliability-summary.json"
 TERMINAL = ("completed", "failed")
@@ -110,15 +110,15 @@ def running(process: ServiceProcess) -> Iterator[ServiceProcess]:
     """Show the process's log if a test fails; stop it at the end, and anything it left behind."""
     below: list[int] = []
     try:
-        with processes.running(process):
+        with service_processes.running(process):
             try:
                 yield process
             finally:
                 while HELD:  # a test that failed half-way must not leave a download hanging
                     HELD.pop().set()
-                below = procs.descendants(process.pid)
+                below = proc_tree.descendants(process.pid)
     finally:
-        procs.kill_all(below)  # honcho's children live in sessions of their own
+        proc_tree.kill_all(below)  # honcho's children live in sessions of their own
 
 
 def fresh_worker(env: dict[str, str], log_dir: Path, **options: Any) -> ServiceProcess:
@@ -134,7 +134,7 @@ def wait_for_workers(process: ServiceProcess, count: int = 1, *, timeout: float 
     """Wait until the Dramatiq master below `process` has `count` worker processes; return them."""
 
     def workers() -> list[int]:
-        pids = procs.dramatiq_workers(process.pid)
+        pids = proc_tree.dramatiq_workers(process.pid)
         return pids if len(pids) == count else []
 
     return wait_until(

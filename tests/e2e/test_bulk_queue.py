@@ -10,8 +10,8 @@ import sys
 
 from peewee import Database
 
-from tests.support.processes import REPO
-from tests.support.queue import QueueProbe
+from harness.queue import QueueProbe
+from harness.service_processes import REPO
 
 
 def _run(service_env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

@@ -16,15 +16,15 @@ import pytest
 from peewee import Database
 from PIL import Image
 
+from harness.imageserver import ImageServer
+from harness.polling import wait_until
+from harness.queue import QUEUE
+from harness.service_processes import ServiceProcess
 from tests.e2e import reliability
 from tests.e2e.conftest import wait_for_status
 from tests.e2e.reliability import expect, fault, fresh_worker, hold, running, wait_for_workers
 from tests.support.data import insert_photo, photo_row
 from tests.support.images import photo_bytes
-from tests.support.imageserver import ImageServer
-from tests.support.polling import wait_until
-from tests.support.processes import ServiceProcess
-from tests.support.queue import QUEUE
 
 PHOTOS = 200
 

@@ -21,6 +21,10 @@ import pytest
 import requests
 from peewee import Database
 
+from harness import proc_tree
+from harness.imageserver import ImageServer
+from harness.polling import wait_until
+from harness.service_processes import BIN, REPO, ServiceProcess, free_port
 from tests.e2e import reliability
 from tests.e2e.conftest import wait_for_status
 from tests.e2e.reliability import (
@@ -33,12 +37,8 @@ from tests.e2e.reliability import (
     thumbnail_files,
     wait_for_workers,
 )
-from tests.support import procs
 from tests.support.data import insert_photo, photo_row, status_of
 from tests.support.images import photo_bytes
-from tests.support.imageserver import ImageServer
-from tests.support.polling import wait_until
-from tests.support.processes import BIN, REPO, ServiceProcess, free_port
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -88,7 +88,7 @@ def test_a_worker_killed_mid_download_is_started_again_and_the_photo_completes_o
 ) -> None:
     with running(fresh_worker(env, log_dir)) as worker:
         [victim] = wait_for_workers(worker)
-        master = procs.dramatiq_master(worker.pid)
+        master = proc_tree.dramatiq_master(worker.pid)
         photo_id, path, gate = held_photo(image_server, database)
         expect(photo_id, "completed")
         actors_package.process_photo.send(photo_id)
@@ -100,12 +100,12 @@ def test_a_worker_killed_mid_download_is_started_again_and_the_photo_completes_o
 
         # Nobody restarts it by hand: bin/supervise starts a new master, with a new worker.
         wait_until(
-            lambda: (pids := procs.dramatiq_workers(worker.pid)) and victim not in pids,
+            lambda: (pids := proc_tree.dramatiq_workers(worker.pid)) and victim not in pids,
             timeout=30,
             message="a new worker process",
         )
         assert worker.alive()
-        assert procs.dramatiq_master(worker.pid) != master
+        assert proc_tree.dramatiq_master(worker.pid) != master
         gate.set()
 
         wait_for_status(database, photo_id, "completed", "failed")
@@ -148,7 +148,7 @@ def test_under_honcho_a_killed_worker_comes_back_and_the_api_keeps_serving(
         assert _healthy(api)
         assert requests.get(f"{api}/photos/{photo_id}", timeout=10).json()["status"] == "processing"
         wait_until(
-            lambda: (pids := procs.dramatiq_workers(honcho.pid)) and victim not in pids,
+            lambda: (pids := proc_tree.dramatiq_workers(honcho.pid)) and victim not in pids,
             timeout=30,
             message="a new worker process under honcho",
         )
@@ -284,14 +284,14 @@ def test_sigterm_to_the_whole_group_as_honcho_sends_it_exits_promptly_and_the_ph
     expect(photo_id, "completed")
     with running(fresh_worker(env, log_dir)) as worker:
         wait_for_workers(worker)
-        group = [worker.pid, *procs.descendants(worker.pid)]
+        group = [worker.pid, *proc_tree.descendants(worker.pid)]
         actors_package.process_photo.send(photo_id)
         in_flight(image_server, path)
 
         os.killpg(worker.pid, signal.SIGTERM)
         fault("SIGTERM to the worker's process group mid-download")
         # honcho sends SIGKILL 5 s after SIGTERM: the group must be gone before that.
-        wait_until(lambda: not any(map(procs.alive, group)), timeout=5, message="the group exited")
+        wait_until(lambda: not any(map(proc_tree.alive, group)), timeout=5, message="the group exited")
         assert worker.proc is not None
         assert worker.proc.poll() is not None
 

@@ -23,14 +23,14 @@ from typing import Any
 import pytest
 from peewee import Database
 
+from harness import proc_tree
+from harness.imageserver import ImageServer, Reply
+from harness.service_processes import ServiceProcess, free_port
 from tests.e2e import reliability
 from tests.e2e.conftest import wait_for_status
 from tests.e2e.reliability import expect, fault, fresh_worker, running, wait_for_workers
-from tests.support import procs
 from tests.support.data import insert_photo, photo_row
 from tests.support.images import photo_bytes
-from tests.support.imageserver import ImageServer, Reply
-from tests.support.processes import ServiceProcess, free_port
 
 CAP = 1_000_000
 MAX_PIXELS = 4_000_000
@@ -205,7 +205,7 @@ def run_photo(
         fault(kind)
     actors_package.process_photo.send(photo_id)
     wait_for_status(database, photo_id, "completed", "failed", timeout=60)
-    assert procs.dramatiq_workers(worker.process.pid) == worker.pids, "a worker process died"
+    assert proc_tree.dramatiq_workers(worker.process.pid) == worker.pids, "a worker process died"
     row = photo_row(database, photo_id)
     assert row["status"] == expected, row
     if expected == "failed":
@@ -316,13 +316,13 @@ class TestHostileSources:
         code: str,
     ) -> None:
         [pid] = local_worker.pids
-        peak_before = procs.peak_rss_kib(pid)
+        peak_before = proc_tree.peak_rss_kib(pid)
         url = image_server.serve(f"/hostile-{uuid.uuid4()}", Reply(body=body, content_type=content_type))
         row = run_photo(database, actors_package, local_worker, url, "failed", f"body: {code}")
         assert row["failure_reason"].startswith(code), row["failure_reason"]
         assert row["attempts"] == 1
         # Never decoded: a 200 MP bomb would take 200 MB; the worker's peak memory barely moves.
-        assert procs.peak_rss_kib(pid) - peak_before < 50 * 1024
+        assert proc_tree.peak_rss_kib(pid) - peak_before < 50 * 1024
 
     @pytest.mark.parametrize("status", [400, 401, 403, 404, 410, 451])
     def test_a_4xx_other_than_408_and_429_fails_at_once(

@@ -12,8 +12,8 @@ import pytest
 import requests
 from peewee import Database
 
+from harness.queue import QueueProbe
 from tests.support.data import insert_photo
-from tests.support.queue import QueueProbe
 
 
 def _chunks(data: bytes, size: int = 64 * 1024) -> Iterator[bytes]:

@@ -1,4 +1,5 @@
-"""`make db-migrate` on a database made by the original setup, with rows in it; `make db-schema`."""
+"""`make db-migrate` on a database made by the original setup, with rows in it; `make db-schema` and
+the drop_schema it runs."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from collections.abc import Iterator
 import psycopg2
 import pytest
 
-from tests.support import services as test_services
-from tests.support.processes import REPO
+from harness import services as test_services
+from harness.service_processes import REPO
+from schema import migrations
 
 # The original setup's schema, as the seed's database had it.
 ORIGINAL_SCHEMA = """
@@ -31,8 +33,8 @@ INSERT INTO photos (url, status) VALUES
 @pytest.fixture
 def original_database() -> Iterator[str]:
     """A database of its own, made by the original setup's schema, with three photos."""
-    made = test_services.TestServices(database=f"pp_orig_{os.getpid()}", vhost="unused")
-    test_services._admin_sql(
+    made = test_services.RunServices(database=f"pp_orig_{os.getpid()}", vhost="unused")
+    test_services.admin_sql(
         psycopg2.sql.SQL("CREATE DATABASE {}").format(psycopg2.sql.Identifier(made.database))
     )
     try:
@@ -40,7 +42,7 @@ def original_database() -> Iterator[str]:
             cur.execute(ORIGINAL_SCHEMA)
         yield made.pg_uri
     finally:
-        test_services._admin_sql(
+        test_services.admin_sql(
             psycopg2.sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
                 psycopg2.sql.Identifier(made.database)
             )
@@ -109,3 +111,20 @@ def test_make_db_schema_resets_to_the_current_schema_with_demo_photos(original_d
     assert all(status == "pending" for _, status in rows)
     assert all("/demo/" in url for url, _ in rows)
     assert not any(url.endswith(("a.jpg", "b.jpg", "c.jpg")) for url, _ in rows)
+
+
+def test_drop_schema_leaves_no_relation_routine_or_type_of_any_migration_and_migrate_starts_over(
+    original_database: str,
+) -> None:
+    options = {"dsn": original_database}
+    migrations.migrate(options)
+    migrations.drop_schema(options)
+
+    left = _query(
+        original_database,
+        "SELECT relname FROM pg_class WHERE relnamespace = 'public'::regnamespace"
+        " UNION ALL SELECT proname FROM pg_proc WHERE pronamespace = 'public'::regnamespace"
+        " UNION ALL SELECT typname FROM pg_type WHERE typnamespace = 'public'::regnamespace",
+    )
+    assert left == []
+    assert migrations.migrate(options) == [m.version for m in migrations.available_migrations()]

@@ -12,12 +12,12 @@ import requests
 from peewee import Database
 from prometheus_client.parser import text_string_to_metric_families
 
+from harness.imageserver import ImageServer
+from harness.polling import wait_until
+from harness.service_processes import ServiceProcess, free_port, running, start_api, start_worker
 from tests.e2e.conftest import wait_for_status
 from tests.support.data import insert_photo
 from tests.support.images import photo_bytes
-from tests.support.imageserver import ImageServer
-from tests.support.polling import wait_until
-from tests.support.processes import ServiceProcess, free_port, running, start_api, start_worker
 
 
 @pytest.fixture(scope="module")

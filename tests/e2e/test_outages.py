@@ -18,6 +18,10 @@ import pytest
 import requests
 from peewee import Database
 
+from harness import proc_tree
+from harness.imageserver import ImageServer
+from harness.polling import wait_until
+from harness.service_processes import start_api
 from tests.e2e import reliability
 from tests.e2e.conftest import wait_for_status
 from tests.e2e.reliability import (
@@ -30,12 +34,8 @@ from tests.e2e.reliability import (
     thumbnail_files,
     wait_for_workers,
 )
-from tests.support import procs
 from tests.support.data import insert_photo, photo_row, status_of
 from tests.support.images import photo_bytes
-from tests.support.imageserver import ImageServer
-from tests.support.polling import wait_until
-from tests.support.processes import start_api
 from tests.support.tcpproxy import TcpProxy
 
 RETRY = re.compile(r"Retrying message '[^']+' in (\d+) milliseconds")
@@ -108,7 +108,7 @@ def test_rabbitmq_outage_the_api_answers_503_claims_nothing_and_both_recover_wit
     api_process, api = start_api(env, log_dir)
     with running(api_process), running(fresh_worker(env, log_dir)) as worker:
         wait_for_workers(worker)
-        master = procs.dramatiq_master(worker.pid)
+        master = proc_tree.dramatiq_master(worker.pid)
         answered_202 = []
 
         before, _, _ = photo(image_server, database)
@@ -162,7 +162,7 @@ def test_rabbitmq_outage_the_api_answers_503_claims_nothing_and_both_recover_wit
             assert_completed_once(database, thumbs_dir, photo_id)
         assert worker.alive()
         assert api_process.alive()
-        assert procs.dramatiq_master(worker.pid) == master, "the worker reconnected without a restart"
+        assert proc_tree.dramatiq_master(worker.pid) == master, "the worker reconnected without a restart"
 
 
 def test_a_worker_started_while_rabbitmq_is_down_waits_and_consumes_once_it_is_back(

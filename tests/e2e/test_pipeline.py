@@ -11,11 +11,11 @@ import requests
 from peewee import Database
 from PIL import Image
 
+from harness.imageserver import ImageServer, Reply
+from harness.service_processes import ServiceProcess
 from tests.e2e.conftest import wait_for_status
 from tests.support.data import insert_photo, photo_row
 from tests.support.images import photo_bytes
-from tests.support.imageserver import ImageServer, Reply
-from tests.support.processes import ServiceProcess
 
 
 def _process(api: str, *photo_ids: str) -> dict[str, Any]:

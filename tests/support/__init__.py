@@ -1,1 +1,2 @@
-"""Helpers the test tiers share: the services of a test run, an image server, processes, polling."""
+"""Helpers only the tests use: rows they insert, images they draw, a TCP proxy they cut (the
+services, processes and polling the benchmark shares are in `harness/`)."""

@@ -29,18 +29,22 @@ class TcpProxy:
 
     @property
     def port(self) -> int:
+        """The port it listens on (chosen at the first start, kept across cuts)."""
         return self._port
 
     @property
     def up(self) -> bool:
+        """Whether it accepts connections now (not cut)."""
         with self._lock:
             return self._listener is not None
 
     def live_connections(self) -> int:
+        """How many connections it forwards now."""
         with self._lock:
             return len(self._pairs)
 
     def start(self) -> TcpProxy:
+        """Listen and forward; return self."""
         self._listen()
         return self
 
@@ -65,9 +69,11 @@ class TcpProxy:
             self._listen()
 
     def stop(self) -> None:
+        """Cut the line for good: every socket is closed, so its threads end."""
         self.cut()
 
     def _listen(self) -> None:
+        """Bind (on the same port after a cut) and start the thread that accepts."""
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind(("127.0.0.1", self._port))
@@ -80,6 +86,7 @@ class TcpProxy:
         threading.Thread(target=self._accept_loop, args=(listener, accepting), daemon=True).start()
 
     def _accept_loop(self, listener: socket.socket, accepting: threading.Event) -> None:
+        """Accept until cut: connect each client to the target and start its two pumps."""
         while accepting.is_set():
             try:
                 ready, _, _ = select.select([listener], [], [], 0.05)
@@ -108,6 +115,7 @@ class TcpProxy:
     def _pump(
         self, source: socket.socket, sink: socket.socket, pair: tuple[socket.socket, socket.socket]
     ) -> None:
+        """Copy `source` to `sink` until either ends, then close both."""
         try:
             while data := source.recv(65536):
                 sink.sendall(data)
@@ -121,6 +129,7 @@ class TcpProxy:
 
 
 def _close(sock: socket.socket) -> None:
+    """Shut down and close `sock`, whatever state it is in."""
     with contextlib.suppress(OSError):
         sock.shutdown(socket.SHUT_RDWR)
     with contextlib.suppress(OSError):

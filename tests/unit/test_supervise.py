@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.support.polling import wait_until
+from harness.polling import wait_until
 
 SUPERVISE = Path(__file__).resolve().parents[2] / "bin" / "supervise"
 

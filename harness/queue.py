@@ -18,6 +18,7 @@ class QueueProbe:
         self._channel = self._connection.channel()
 
     def purge(self) -> None:
+        """Empty the queue and its delay and dead-letter queues."""
         for name in (QUEUE, f"{QUEUE}.DQ", f"{QUEUE}.XQ"):
             try:
                 self._channel.queue_purge(name)
@@ -52,4 +53,5 @@ class QueueProbe:
         return ids
 
     def close(self) -> None:
+        """Close the connection to RabbitMQ."""
         self._connection.close()

@@ -1,4 +1,5 @@
-"""The PostgreSQL database and RabbitMQ vhost of one test run, made at its start and dropped at its end.
+"""The PostgreSQL database and RabbitMQ vhost of one run (tests or benchmark), made at its start and
+dropped at its end.
 
 Each run gets its own database and vhost (named after the process id and a random suffix), so
 a leftover row or message can neither fail nor pass a test. A service that is not running makes
@@ -24,43 +25,46 @@ AMQP_USER = "guest"
 
 
 class ServiceUnavailable(RuntimeError):
-    """Raised when PostgreSQL or RabbitMQ is not there for the test run."""
+    """Raised when PostgreSQL or RabbitMQ is not there for the run."""
 
 
 @dataclass(frozen=True)
-class TestServices:
-    """The names and URLs of this run's database and vhost."""
+class RunServices:
+    """The names and URLs of one run's database and vhost (not "Test…": pytest would try to collect it)."""
 
     database: str
     vhost: str
 
     @property
     def pg_uri(self) -> str:
+        """The run's database URL."""
         return f"postgresql://postgres@127.0.0.1:5432/{self.database}"
 
     @property
     def amqp_uri(self) -> str:
+        """The run's vhost URL."""
         return f"amqp://{AMQP_USER}:guest@{AMQP_HOST}/{quote(self.vhost, safe='')}"
 
 
-def create() -> TestServices:
+def create() -> RunServices:
     """Create this run's database and vhost."""
     name = f"pp_test_{os.getpid()}_{secrets.token_hex(3)}"
-    services = TestServices(database=name, vhost=name)
-    _admin_sql(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    services = RunServices(database=name, vhost=name)
+    admin_sql(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     _rabbitmqctl("add_vhost", name)
     _rabbitmqctl("set_permissions", "-p", name, AMQP_USER, ".*", ".*", ".*")
     _check_amqp(services.amqp_uri)
     return services
 
 
-def drop(services: TestServices) -> None:
+def drop(services: RunServices) -> None:
     """Drop this run's database and vhost."""
-    _admin_sql(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(services.database)))
+    admin_sql(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(services.database)))
     _rabbitmqctl("delete_vhost", services.vhost)
 
 
-def _admin_sql(statement: sql.Composable) -> None:
+def admin_sql(statement: sql.Composable) -> None:
+    """Run one statement as the PostgreSQL admin, outside a transaction (CREATE/DROP DATABASE need that)."""
     try:
         conn = psycopg2.connect(PG_ADMIN_URI, connect_timeout=5)
     except psycopg2.OperationalError as error:
@@ -74,6 +78,7 @@ def _admin_sql(statement: sql.Composable) -> None:
 
 
 def _rabbitmqctl(*args: str) -> None:
+    """Run `rabbitmqctl -q` with `args`; a failure says RabbitMQ is not there."""
     try:
         subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
     except (OSError, subprocess.SubprocessError) as error:
@@ -82,6 +87,7 @@ def _rabbitmqctl(*args: str) -> None:
 
 
 def _check_amqp(url: str) -> None:
+    """Open and close a connection to `url`: a RabbitMQ we cannot reach fails the run at its start."""
     try:
         pika.BlockingConnection(pika.URLParameters(url)).close()
     except pika.exceptions.AMQPError as error:

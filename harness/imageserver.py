@@ -1,4 +1,4 @@
-"""An HTTP server on 127.0.0.1 that serves what each test tells it to, and counts the requests."""
+"""An HTTP server on 127.0.0.1 that serves what each test or benchmark tells it to, and counts the requests."""
 
 from __future__ import annotations
 
@@ -33,10 +33,12 @@ class ImageServer:
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
     def start(self) -> ImageServer:
+        """Serve in a daemon thread; return self."""
         self._thread.start()
         return self
 
     def stop(self) -> None:
+        """Release every held request, then stop serving and close the socket."""
         for gate in self._gates.values():
             gate.set()
         self._httpd.shutdown()
@@ -44,10 +46,12 @@ class ImageServer:
 
     @property
     def base_url(self) -> str:
+        """http://127.0.0.1:<port>, the port the system chose."""
         host, port = self._httpd.server_address[:2]
         return f"http://{host!s}:{port}"
 
     def url(self, path: str) -> str:
+        """The full URL of `path` on this server."""
         return f"{self.base_url}{path}"
 
     def serve(self, path: str, *replies: Reply) -> str:
@@ -68,10 +72,12 @@ class ImageServer:
         return gate
 
     def hits(self, path: str) -> int:
+        """How many requests `path` has had."""
         with self._lock:
             return self._hits[path]
 
     def _next_reply(self, path: str) -> tuple[Reply | None, threading.Event | None]:
+        """Count the request; the reply for `path` (None: a 404) and its gate, if held."""
         with self._lock:
             self._hits[path] += 1
             replies = self._routes.get(path)
@@ -81,12 +87,14 @@ class ImageServer:
             return (replies.pop(0) if len(replies) > 1 else replies[0]), gate
 
     def _handler_class(self) -> Callable[..., BaseHTTPRequestHandler]:
+        """A request handler class bound to this server (http.server takes a class, not an instance)."""
         server = self
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
             def do_GET(self) -> None:
+                """Wait at the gate if held, then send the next canned reply."""
                 reply, gate = server._next_reply(self.path)
                 if gate is not None:
                     gate.wait(timeout=120)
@@ -102,6 +110,7 @@ class ImageServer:
                     self.wfile.write(reply.body)
 
             def log_message(self, format: str, *args: object) -> None:
+                """Say nothing: a line per request would bury the output."""
                 return
 
         return Handler

@@ -1,4 +1,4 @@
-"""The real processes of end-to-end tests: gunicorn with the API, the Dramatiq worker."""
+"""The real processes of end-to-end tests and the benchmark: gunicorn with the API, the Dramatiq worker."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from pathlib import Path
 
 import requests
 
-from tests.support.polling import wait_until
+from harness.polling import wait_until
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 
@@ -38,6 +38,7 @@ class ServiceProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> ServiceProcess:
+        """Start the process in a new session (its own group), output appended to its log; return self."""
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             self.argv, cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
@@ -47,10 +48,12 @@ class ServiceProcess:
 
     @property
     def pid(self) -> int:
+        """The process id (the group id too: it leads its session)."""
         assert self.proc is not None
         return self.proc.pid
 
     def alive(self) -> bool:
+        """Whether it was started and has not exited."""
         return self.proc is not None and self.proc.poll() is None
 
     def signal(self, signum: int) -> None:
@@ -73,6 +76,7 @@ class ServiceProcess:
         return self.proc.returncode
 
     def logs(self) -> str:
+        """Everything it has written so far (empty if it never started)."""
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
@@ -93,6 +97,7 @@ def running(process: ServiceProcess) -> Iterator[ServiceProcess]:
 
 
 def _killpg(pid: int, signum: int) -> None:
+    """Send `signum` to the group of `pid`, if any of it is left."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signum)
 
@@ -132,6 +137,7 @@ def start_worker(
 
 
 def _answers(url: str) -> bool:
+    """Whether a GET of `url` answers 200 now."""
     try:
         return requests.get(url, timeout=2).status_code == 200
     except requests.RequestException:

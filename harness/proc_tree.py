@@ -64,6 +64,7 @@ def descendants(pid: int) -> list[int]:
 
 
 def _is_dramatiq(pid: int) -> bool:
+    """Whether `pid` runs dramatiq (directly, or as the script python runs)."""
     return any(Path(arg).name == "dramatiq" for arg in cmdline(pid)[:2])
 
 
