@@ -74,6 +74,9 @@ class Config:
     lease_s: int = setting(
         600, "a photo claimed longer ago than this, whose worker is gone, is queued again", low=1
     )
+    max_crashes: int = setting(
+        3, "attempts that took the worker down (killed, out of memory) before the photo fails", low=1
+    )
 
     download_timeout_s: float = setting(10.0, "connect and read timeout of one download", low=0.001)
     download_deadline_s: float = setting(60.0, "the longest a whole download may take", low=0.001)
@@ -88,6 +91,9 @@ class Config:
     thumb_quality: int = setting(85, "the JPEG quality of a thumbnail", low=1, high=95)
 
     db_statement_timeout_ms: int = setting(15000, "PostgreSQL statement timeout (0: none)", low=0)
+    db_dead_peer_s: int = setting(
+        30, "a database connection silent this long is dropped, with a vanished worker's locks", low=3
+    )
     log_format: str = setting("text", "text for people, json for machines", choices=("text", "json"))
     worker_metrics_port: int = setting(9191, "the worker's Prometheus port (0: none)", low=0, high=65535)
 

@@ -37,6 +37,9 @@ STATUSES = (PENDING, PROCESSING, COMPLETED, FAILED)
 
 db = PooledPostgresqlDatabase(None)
 
+# Unanswered keepalive probes before a connection counts as dead.
+KEEPALIVE_PROBES = 3
+
 
 def init_db(config: Config, *, max_connections: int = 8) -> PooledPostgresqlDatabase:
     """Bind the shared database object to PG_CONNECTION_URI; connections open lazily."""
@@ -45,11 +48,37 @@ def init_db(config: Config, *, max_connections: int = 8) -> PooledPostgresqlData
 
 
 def connect_options(config: Config) -> dict[str, Any]:
-    """psycopg2 connection options: the URL's, plus timeouts that keep an outage from hanging us."""
+    """psycopg2 connection options: the URL's, plus timeouts that keep an outage from hanging us.
+
+    Keepalives and a TCP user timeout on both ends, so a silent peer is dropped after
+    DB_DEAD_PEER_S: the client's settings notice a vanished server, the server's (sent as
+    session settings) a vanished worker, whose session and advisory locks then end with it.
+    """
     options = parse_db_url(config.pg_connection_uri)
     options.setdefault("connect_timeout", 5)
+    dead_s = config.db_dead_peer_s
+    idle_s = max(1, dead_s // 2)
+    interval_s = max(1, (dead_s - idle_s) // KEEPALIVE_PROBES)
+    client = {
+        "keepalives": 1,
+        "keepalives_idle": idle_s,
+        "keepalives_interval": interval_s,
+        "keepalives_count": KEEPALIVE_PROBES,
+        "tcp_user_timeout": dead_s * 1000,
+    }
+    for name, value in client.items():
+        options.setdefault(name, value)
+    server = {
+        "tcp_keepalives_idle": idle_s,
+        "tcp_keepalives_interval": interval_s,
+        "tcp_keepalives_count": KEEPALIVE_PROBES,
+        "tcp_user_timeout": dead_s * 1000,
+    }
     if config.db_statement_timeout_ms:
-        options.setdefault("options", f"-c statement_timeout={config.db_statement_timeout_ms}")
+        server["statement_timeout"] = config.db_statement_timeout_ms
+    # The URL's own options come last, so that they win.
+    settings = [f"-c {name}={value}" for name, value in server.items()]
+    options["options"] = " ".join([*settings, options.get("options", "")]).strip()
     return options
 
 
