@@ -18,6 +18,7 @@ import dramatiq
 from dramatiq.middleware import Middleware
 
 import logsetup
+from actors import attempt_log
 from actors.metrics import WorkerMetrics
 from config import Config
 from pipeline.errors import EXPIRED, Failure, classify
@@ -27,6 +28,8 @@ from pipeline.reconcile import ReconcilerThread, reconcile_once
 log = logging.getLogger("actors.process_photo")
 
 ACTOR_NAME = "process_photo"
+# The message option counting how often a message found its photo held by another worker.
+BUSY_RECHECKS = "photo_busy_rechecks"
 
 
 class _Booted(NamedTuple):
@@ -85,39 +88,41 @@ class PhotoWorker(Middleware):
 
     # --- each message -------------------------------------------------------------------------
 
-    def handle(self, photo_id: str, *, message_id: str | None) -> None:
-        """Process one photo; log one line saying what happened and where the time went."""
+    def handle(self, photo_id: str, message: Any) -> None:
+        """Process one photo (`message` carries it); log and meter what happened."""
         processor, metrics = self._boot_state()
+        message_id = message.message_id if message is not None else None
         started = time.monotonic()
         try:
             outcome = processor.process(photo_id)
         except Exception as error:
             failure = classify(error)
             metrics.attempt(failure.code)
-            log.info(
-                "Photo attempt failed: %s.",
-                failure.sentence,
-                extra={
-                    "photo": photo_id,
-                    "message_id": message_id,
-                    "outcome": failure.code,
-                    "elapsed_ms": round((time.monotonic() - started) * 1000, 1),
-                },
-            )
+            attempt_log.attempt_failed(photo_id, message_id, failure, time.monotonic() - started)
             raise
         metrics.attempt(outcome.result, timings=outcome.timings, downloaded=outcome.bytes_downloaded)
-        source = {"content_type": outcome.content_type, "redirected_to": outcome.redirected_to}
+        attempt_log.handled(outcome, message_id)
+        if outcome.failure_code is not None and outcome.failure_reason is not None:
+            metrics.failed(outcome.failure_code)
+            attempt_log.photo_failed(outcome.photo_id, message_id, outcome.failure_reason)
+        elif outcome.result == "skipped_busy" and message is not None:
+            self._check_again_later(message)
+
+    def _check_again_later(self, message: Any) -> None:
+        """Send the message again, delayed: a photo another worker holds is not done yet.
+
+        That worker may finish it (the copy then finds it done), or die or vanish without an
+        outcome (the copy then claims it). Each time the wait doubles, up to the longest
+        retry backoff.
+        """
+        rechecks = message.options.get(BUSY_RECHECKS, 0)
+        message.options[BUSY_RECHECKS] = rechecks + 1
+        delay_ms = min(self._config.retry_max_backoff_ms, self._config.retry_min_backoff_ms * 2**rechecks)
+        dramatiq.get_broker().enqueue(message, delay=delay_ms)
         log.info(
-            "Photo %s.",
-            outcome.result.replace("_", " "),
-            extra={
-                "photo": outcome.photo_id,
-                "message_id": message_id,
-                "outcome": outcome.result,
-                "bytes": outcome.bytes_downloaded,
-                **{name: value for name, value in source.items() if value},
-                **{f"{stage}_ms": round(seconds * 1000, 1) for stage, seconds in outcome.timings.items()},
-            },
+            "Photo held by another worker; checking again in %.1f s.",
+            delay_ms / 1000,
+            extra={"photo": message.args[0] if message.args else None, "message_id": message.message_id},
         )
 
     def after_process_message(
@@ -140,12 +145,9 @@ class PhotoWorker(Middleware):
             return
         processor, metrics = self._boot_state()
         photo_id = message.args[0]
-        if not processor.fail(photo_id, failure.reason):
-            return
-        metrics.failed(failure.code)
-        log.warning(
-            "Photo failed: %s", failure.reason, extra={"photo": photo_id, "message_id": message.message_id}
-        )
+        if processor.fail(photo_id, failure.reason):
+            metrics.failed(failure.code)
+            attempt_log.photo_failed(photo_id, message.message_id, failure.reason)
 
 
 def photo_worker(broker: dramatiq.Broker) -> PhotoWorker:

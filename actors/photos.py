@@ -20,5 +20,4 @@ from pipeline.retry import FAILS_AT_ONCE
 )
 def process_photo(photo_id: str) -> None:
     """Turn the photo `photo_id` into a thumbnail (the worker process's PhotoWorker does it)."""
-    message = CurrentMessage.get_current_message()
-    photo_worker(dramatiq.get_broker()).handle(photo_id, message_id=message.message_id if message else None)
+    photo_worker(dramatiq.get_broker()).handle(photo_id, CurrentMessage.get_current_message())

@@ -77,13 +77,21 @@ def admin_sql(statement: sql.Composable) -> None:
         conn.close()
 
 
-def _rabbitmqctl(*args: str) -> None:
-    """Run `rabbitmqctl -q` with `args`; a failure says RabbitMQ is not there."""
+def messages_in(services: RunServices, *queues: str) -> int:
+    """How many messages `queues` of the run's vhost hold: ready, and delivered but not acknowledged."""
+    listing = _rabbitmqctl("list_queues", "-p", services.vhost, "--no-table-headers", "name", "messages")
+    counts = dict(line.split("\t") for line in listing.splitlines() if "\t" in line)
+    return sum(int(counts.get(queue, 0)) for queue in queues)
+
+
+def _rabbitmqctl(*args: str) -> str:
+    """Run `rabbitmqctl -q` with `args` and return its output; a failure says RabbitMQ is not there."""
     try:
-        subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
+        done = subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
     except (OSError, subprocess.SubprocessError) as error:
         detail = getattr(error, "stderr", b"") or b""
         raise ServiceUnavailable(f"rabbitmqctl {' '.join(args)} failed: {error} {detail.decode()}") from error
+    return done.stdout.decode()
 
 
 def _check_amqp(url: str) -> None:

@@ -1,142 +1,195 @@
-"""The database steps of processing a photo: lock, claim, complete, fail, and find the stranded.
+"""The database steps of processing a photo: claim, end an attempt, complete, fail, find the stranded.
 
-Who may work on a photo is decided by a PostgreSQL session advisory lock keyed by the photo's
-UUID, held for the whole time a worker processes it:
+Who may work on a photo is decided by its advisory lock (`pipeline.locks`), held for the whole
+time a worker processes it:
 
 - two live workers can never process one photo at once (the second cannot take the lock);
-- a worker that dies loses its database session, and the lock with it, at once: the message
-  RabbitMQ redelivers finds the photo in 'processing', takes the lock and claims it again;
+- a worker that dies loses its database session, and the lock with it: the message RabbitMQ
+  redelivers finds the photo in 'processing', takes the lock and claims it again;
 - status changes happen only under the lock, so a late failure of a duplicate message can
   never overwrite the work of the worker that holds the photo.
 
-The lock lives in the session, so PG_CONNECTION_URI must not point at a transaction-mode pooler.
+What one request to process a photo may cost is counted here too, in the claim statement, so it
+holds across processes and machines: at most `max_attempts` attempts that ended with an error
+or a thumbnail, and at most `max_crashes` that ended with no outcome at all (the worker died).
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from uuid import UUID
 
-from peewee import Database
+from peewee import Database, IntegrityError
 
 from models import COMPLETED, FAILED, PENDING, PROCESSING
+from pipeline.locks import SQL_LOCK_KEY, TRY_LOCK, lock_key, released
 
 CLAIMABLE = (PENDING, PROCESSING, FAILED)
-# The expression that takes a session advisory lock without waiting: true when taken.
-TRY_LOCK = "pg_try_advisory_lock(%s)"
-
-
-def lock_key(photo_id: UUID) -> int:
-    """The advisory lock key of a photo: its first 64 bits as a signed bigint."""
-    return int.from_bytes(photo_id.bytes[:8], "big", signed=True)
-
-
-@contextmanager
-def advisory_lock(db: Database, key: int) -> Iterator[bool]:
-    """Hold the advisory lock `key` for the block; yields False when another session holds it."""
-    acquired = bool(db.execute_sql(f"SELECT {TRY_LOCK}", (key,)).fetchone()[0])
-    with _released(db, key, acquired):
-        yield acquired
-
-
-def photo_lock(db: Database, photo_id: UUID) -> contextlib.AbstractContextManager[bool]:
-    """Hold the photo's advisory lock for the block; yields False when another session holds it."""
-    return advisory_lock(db, lock_key(photo_id))
-
-
-@contextmanager
-def _released(db: Database, key: int, held: bool) -> Iterator[None]:
-    """Release the lock `key` at the end of the block, if this session holds it."""
-    try:
-        yield
-    finally:
-        if held:
-            _unlock(db, key)
-
-
-def _unlock(db: Database, key: int) -> None:
-    try:
-        db.execute_sql("SELECT pg_advisory_unlock(%s)", (key,))
-    except Exception:
-        # The session is broken (the database went away): the lock went with it. Closing the
-        # driver's connection keeps the pool from reusing a session that may still hold the
-        # lock. Not db.close(): it would drop the connection context the caller is still in,
-        # whose exit then raises IndexError in place of the database error (no retry).
-        with suppress(Exception):
-            if not db.is_closed():
-                db.connection().close()
+CRASHED = (
+    "crashed: the worker stopped %s times while processing this photo, with no outcome"
+    " (killed, out of memory, or a crash in a decoder)"
+)
+EXHAUSTED = "retries_exhausted: no attempt left for this request to process"
 
 
 @dataclass(frozen=True)
 class Claim:
-    """What claiming a photo found: whether this session holds the photo, and its URL if claimed."""
+    """What claiming a photo found: whether this session holds the photo, and what to do."""
 
     locked: bool  # False: another live worker holds the photo
-    url: str | None  # None: completed already, or no such photo
+    url: str | None  # set: claimed, process it. None: done already, gone, or failed just now
+    failed_code: str | None = None  # set when the claim itself failed the photo: crashed, exhausted
+    failed_reason: str | None = None
+
+
+_CLAIM = f"""
+WITH lock AS MATERIALIZED (SELECT {TRY_LOCK} AS held),
+found AS (
+    SELECT uuid, status, crashes + attempt_open::int AS crashes,
+           attempts - crashes - attempt_open::int AS tries
+    FROM photos
+    WHERE uuid = %s AND status = ANY(%s::photo_status[]) AND (SELECT held FROM lock)
+),
+verdict AS (
+    SELECT uuid, crashes, CASE
+        WHEN crashes < %s AND tries < %s THEN 'claimed'
+        WHEN status = %s THEN 'spent'
+        WHEN crashes >= %s THEN 'crashed'
+        ELSE 'retries_exhausted' END AS verdict
+    FROM found
+),
+updated AS (
+    UPDATE photos p SET
+        crashes = v.crashes,
+        attempt_open = v.verdict = 'claimed',
+        attempts = p.attempts + (v.verdict = 'claimed')::int,
+        claimed_at = CASE WHEN v.verdict = 'claimed' THEN now() ELSE p.claimed_at END,
+        status = (CASE WHEN v.verdict = 'claimed' THEN %s ELSE %s END)::photo_status,
+        failure_reason = CASE v.verdict
+            WHEN 'claimed' THEN p.failure_reason
+            WHEN 'crashed' THEN format(%s, v.crashes)
+            ELSE coalesce(p.failure_reason, %s) END
+    FROM verdict v
+    WHERE p.uuid = v.uuid AND v.verdict <> 'spent'
+    RETURNING v.verdict, p.url, p.failure_reason
+)
+SELECT (SELECT held FROM lock), verdict, url, failure_reason FROM (SELECT 1) one LEFT JOIN updated ON true
+"""
 
 
 @contextmanager
-def claimed(db: Database, photo_id: UUID) -> Iterator[Claim]:
+def claimed(db: Database, photo_id: UUID, *, max_attempts: int, max_crashes: int) -> Iterator[Claim]:
     """Take the photo's lock and claim it, in one round trip; hold the lock for the block.
 
     Claiming marks the photo 'processing' (pending, failed, or processing with nobody holding
-    its lock: its last worker died, or it waits for a retry of its own message). The UPDATE
-    reads the lock's result, so it runs only once the lock is held.
+    its lock: its last worker died, or it waits for a retry of its own message) and opens an
+    attempt. An attempt still open from before crashed. With no attempt left, or too many
+    crashes, the claim fails the photo instead. The UPDATE reads the lock's result, so it runs
+    only once the lock is held.
     """
     key = lock_key(photo_id)
-    locked, url = db.execute_sql(
-        f"WITH lock AS MATERIALIZED (SELECT {TRY_LOCK} AS held),"
-        " claimed AS ("
-        "   UPDATE photos SET status = %s, claimed_at = now(), attempts = attempts + 1"
-        "   WHERE uuid = %s AND status = ANY(%s::photo_status[]) AND (SELECT held FROM lock)"
-        "   RETURNING url)"
-        " SELECT (SELECT held FROM lock), (SELECT url FROM claimed)",
-        (key, PROCESSING, str(photo_id), list(CLAIMABLE)),
+    locked, verdict, url, reason = db.execute_sql(
+        _CLAIM,
+        # In the order of the statement's placeholders.
+        (
+            key,
+            str(photo_id),
+            list(CLAIMABLE),
+            max_crashes,
+            max_attempts,
+            FAILED,
+            max_crashes,
+            PROCESSING,
+            FAILED,
+            CRASHED,
+            EXHAUSTED,
+        ),
     ).fetchone()
-    with _released(db, key, bool(locked)):
-        yield Claim(locked=bool(locked), url=url)
+    with released(db, key, bool(locked)):
+        if verdict == "claimed":
+            yield Claim(locked=True, url=url)
+        elif verdict:
+            yield Claim(locked=True, url=None, failed_code=verdict, failed_reason=reason)
+        else:
+            yield Claim(locked=bool(locked), url=None)
 
 
-def complete(db: Database, photo_id: UUID, *, relpath: str, width: int, height: int) -> None:
-    """Record the thumbnail and set the photo 'completed': one statement, so one transaction."""
+def end_attempt(db: Database, photo_id: UUID, reason: str, *, retried: bool, counted: bool) -> None:
+    """Close the open attempt of a photo whose processing raised, keeping the error as its reason.
+
+    A retry will come (`retried`): that is a message sent now, which the reconciler's lease
+    counts from. An attempt that fetched nothing (our storage was down) is not `counted`
+    against the budget. The photo stays 'processing' until the retry, or the failure hook.
+    """
     db.execute_sql(
-        "WITH thumbnail AS ("
-        "   INSERT INTO photo_thumbnails (photo_uuid, width, height, url) VALUES (%s, %s, %s, %s)"
-        "   ON CONFLICT (photo_uuid) DO UPDATE"
-        "   SET width = EXCLUDED.width, height = EXCLUDED.height, url = EXCLUDED.url"
-        "   RETURNING photo_uuid)"
-        " UPDATE photos SET status = %s, failure_reason = NULL"
-        " WHERE uuid = (SELECT photo_uuid FROM thumbnail)",
-        (str(photo_id), width, height, relpath, COMPLETED),
+        "UPDATE photos SET attempt_open = false, failure_reason = %s,"
+        " attempts = attempts - CASE WHEN %s THEN 0 ELSE 1 END,"
+        " queued_at = CASE WHEN %s THEN now() ELSE queued_at END"
+        " WHERE uuid = %s AND status = %s",
+        (reason[:2000], counted, retried, str(photo_id), PROCESSING),
     )
+
+
+def complete(db: Database, photo_id: UUID, *, relpath: str, width: int, height: int) -> bool:
+    """Record the thumbnail and set the photo 'completed', in one statement; False if it is gone."""
+    try:
+        cursor = db.execute_sql(
+            "WITH thumbnail AS ("
+            "   INSERT INTO photo_thumbnails (photo_uuid, width, height, url)"
+            "   SELECT uuid, %s, %s, %s FROM photos WHERE uuid = %s"
+            "   ON CONFLICT (photo_uuid) DO UPDATE"
+            "   SET width = EXCLUDED.width, height = EXCLUDED.height, url = EXCLUDED.url"
+            "   RETURNING photo_uuid)"
+            " UPDATE photos SET status = %s, failure_reason = NULL, attempt_open = false"
+            " WHERE uuid = (SELECT photo_uuid FROM thumbnail)",
+            (width, height, relpath, str(photo_id), COMPLETED),
+        )
+    except IntegrityError:
+        return False  # deleted after this statement began: the foreign key refused the row
+    return bool(cursor.rowcount)
 
 
 def mark_failed(db: Database, photo_id: UUID, reason: str) -> bool:
     """Set a photo 'failed' with its reason, unless it completed; return whether it changed."""
     cursor = db.execute_sql(
-        "UPDATE photos SET status = %s, failure_reason = %s WHERE uuid = %s AND status <> %s",
+        "UPDATE photos SET status = %s, failure_reason = %s, attempt_open = false"
+        " WHERE uuid = %s AND status <> %s",
         (FAILED, reason[:2000], str(photo_id), COMPLETED),
     )
     return bool(cursor.rowcount)
 
 
+def start_request(db: Database, photo_ids: Sequence[str]) -> None:
+    """A new request to process these photos: those pending or failed get a fresh budget."""
+    db.execute_sql(
+        "UPDATE photos SET attempts = 0, crashes = 0"
+        " WHERE uuid = ANY(%s::uuid[]) AND status = ANY(%s::photo_status[])",
+        (list(photo_ids), [PENDING, FAILED]),
+    )
+
+
+def mark_sent(db: Database, photo_ids: Sequence[str]) -> None:
+    """Record that a message for each photo was just confirmed by the broker (photos.queued_at)."""
+    db.execute_sql("UPDATE photos SET queued_at = now() WHERE uuid = ANY(%s::uuid[])", (list(photo_ids),))
+
+
 def stranded(db: Database, *, lease_s: int, limit: int = 1000) -> list[UUID]:
-    """Photos in 'processing' whose claim is older than the lease and whose lock nobody holds.
+    """Photos in 'processing' with no worker and no message: claimed, and sent a message (a
+    retry, or the reconciler's), longer than the lease ago, and with a lock nobody holds.
 
     pg_locks shows a bigint advisory key as classid (high 32 bits) and objid (low 32 bits).
     """
     rows = db.execute_sql(
         "SELECT p.uuid FROM photos p"
         " WHERE p.status = %s AND p.claimed_at < now() - make_interval(secs => %s)"
+        " AND (p.queued_at IS NULL OR p.queued_at < now() - make_interval(secs => %s))"
         " AND NOT EXISTS ("
         "   SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.objsubid = 1"
         "   AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
-        "   AND ((l.classid::bigint << 32) | l.objid::bigint)"
-        "       = ('x' || substr(replace(p.uuid::text, '-', ''), 1, 16))::bit(64)::bigint)"
+        f"   AND ((l.classid::bigint << 32) | l.objid::bigint) = {SQL_LOCK_KEY})"
         " ORDER BY p.claimed_at LIMIT %s",
-        (PROCESSING, lease_s, limit),
+        (PROCESSING, lease_s, lease_s, limit),
     ).fetchall()
     return [UUID(str(row[0])) for row in rows]

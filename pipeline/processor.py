@@ -9,6 +9,7 @@ path: the one that works.
 from __future__ import annotations
 
 import functools
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,10 +20,13 @@ from playhouse.pool import PooledPostgresqlDatabase
 from config import Config
 from models import init_db
 from pipeline import claims
-from pipeline.errors import PermanentError
+from pipeline.errors import PermanentError, classify
 from pipeline.fetch import Fetcher, FetchPolicy
+from pipeline.locks import photo_lock
 from pipeline.storage import ThumbnailStore
 from pipeline.thumbnail import Thumbnail, make_thumbnail
+
+log = logging.getLogger(__name__)
 
 # Temporary files older than this were left by a writer that died (a live one takes a second).
 STALE_TEMP_FILE_S = 600
@@ -41,7 +45,13 @@ class Outcome:
     """What processing one message did, for the log line and the metrics."""
 
     photo_id: str
-    result: str  # "completed", "skipped_busy", "skipped_done"
+    # completed; failed (by the claim: crashed, retries_exhausted); skipped_busy (held by another
+    # worker), skipped_done (completed or failed already, or no such photo), skipped_gone
+    # (deleted while it was processed)
+    result: str
+    failure_code: str | None = None
+    failure_reason: str | None = None
+    fetched: bool = False  # whether a download was started
     bytes_downloaded: int = 0
     content_type: str | None = None  # what the source said it sent
     redirected_to: str | None = None  # where the source's redirects led, if anywhere
@@ -56,6 +66,8 @@ class PhotoProcessor:
     fetcher: Fetcher
     thumbnail: Callable[[bytes], Thumbnail]
     store: ThumbnailStore
+    max_attempts: int  # attempts that ended with an error or a thumbnail, per request
+    max_crashes: int  # attempts that ended with no outcome (the worker died), per request
 
     @classmethod
     def from_config(cls, config: Config) -> PhotoProcessor:
@@ -74,6 +86,8 @@ class PhotoProcessor:
                 max_pixels=config.max_image_pixels,
             ),
             store=store,
+            max_attempts=config.retry_max + 1,
+            max_crashes=config.max_crashes,
         )
 
     def close(self) -> None:
@@ -86,33 +100,67 @@ class PhotoProcessor:
         uuid = parse_photo_id(photo_id)
         outcome = Outcome(photo_id=str(uuid), result="completed")
         started = time.monotonic()
-        with self.db.connection_context(), claims.claimed(self.db, uuid) as claim:
+        with (
+            self.db.connection_context(),
+            claims.claimed(
+                self.db, uuid, max_attempts=self.max_attempts, max_crashes=self.max_crashes
+            ) as claim,
+        ):
             if not claim.locked:
                 # Another live worker holds this photo: this message is a duplicate. That
                 # worker completes the photo, or its own message is retried or redelivered.
                 outcome.result = "skipped_busy"
-                return outcome
-            if claim.url is None:
+            elif claim.failed_code is not None:
+                self.store.remove(uuid)  # a crash may have left a file without its row
+                outcome.result = "failed"
+                outcome.failure_code, outcome.failure_reason = claim.failed_code, claim.failed_reason
+            elif claim.url is None:
                 outcome.result = "skipped_done"
-                return outcome
-            outcome.timings["claim"] = time.monotonic() - started
-            download = self.fetcher.fetch(claim.url)
-            outcome.bytes_downloaded = len(download.data)
-            outcome.content_type = download.content_type
-            if download.final_url != claim.url:
-                outcome.redirected_to = download.final_url
-            outcome.timings["download"] = download.elapsed_s
-            thumbnail = self.thumbnail(download.data)
-            outcome.timings["decode"] = thumbnail.decode_s
-            outcome.timings["encode"] = thumbnail.encode_s
-            mark = time.monotonic()
-            relpath = self.store.write(uuid, thumbnail.data, thumbnail.extension)
-            outcome.timings["store"] = time.monotonic() - mark
-            mark = time.monotonic()
-            claims.complete(self.db, uuid, relpath=relpath, width=thumbnail.width, height=thumbnail.height)
-            outcome.timings["database"] = time.monotonic() - mark
-            outcome.timings["total"] = time.monotonic() - started
+            else:
+                outcome.timings["claim"] = time.monotonic() - started
+                try:
+                    self._make(uuid, claim.url, outcome)
+                except Exception as error:
+                    self._end_attempt(uuid, error, counted=outcome.fetched)
+                    raise
+                outcome.timings["total"] = time.monotonic() - started
         return outcome
+
+    def _make(self, uuid: UUID, url: str, outcome: Outcome) -> None:
+        """Download, thumbnail, store and complete the claimed photo, timing each step."""
+        self.store.check()  # a full or read-only store: wait, without downloading for nothing
+        outcome.fetched = True
+        download = self.fetcher.fetch(url)
+        outcome.bytes_downloaded = len(download.data)
+        outcome.content_type = download.content_type
+        if download.final_url != url:
+            outcome.redirected_to = download.final_url
+        outcome.timings["download"] = download.elapsed_s
+        thumbnail = self.thumbnail(download.data)
+        outcome.timings["decode"] = thumbnail.decode_s
+        outcome.timings["encode"] = thumbnail.encode_s
+        mark = time.monotonic()
+        relpath = self.store.write(uuid, thumbnail.data, thumbnail.extension)
+        outcome.timings["store"] = time.monotonic() - mark
+        mark = time.monotonic()
+        done = claims.complete(self.db, uuid, relpath=relpath, width=thumbnail.width, height=thumbnail.height)
+        outcome.timings["database"] = time.monotonic() - mark
+        # No file without its row: a photo deleted meanwhile keeps none, and a thumbnail of
+        # another format than before replaces the old file.
+        self.store.remove(uuid, keep=relpath if done else None)
+        if not done:
+            outcome.result = "skipped_gone"
+
+    def _end_attempt(self, uuid: UUID, error: BaseException, *, counted: bool) -> None:
+        """Record that the attempt ended with `error`, so it does not count as a crash; one
+        that did not download (`counted` False) does not count against the budget either."""
+        failure = classify(error)
+        try:
+            claims.end_attempt(self.db, uuid, failure.reason, retried=failure.transient, counted=counted)
+        except Exception as unrecorded:
+            # The database is down: the next claim counts this attempt as a crash. The
+            # original error is the one that matters for the retry policy.
+            log.warning("Could not record the end of an attempt on %s: %r", uuid, unrecorded)
 
     def fail(self, photo_id: str, reason: str) -> bool:
         """Mark the photo 'failed' and remove any thumbnail file it has; return whether it changed.
@@ -123,7 +171,7 @@ class PhotoProcessor:
             uuid = parse_photo_id(photo_id)
         except InvalidMessage:
             return False
-        with self.db.connection_context(), claims.photo_lock(self.db, uuid) as locked:
+        with self.db.connection_context(), photo_lock(self.db, uuid) as locked:
             if not locked:
                 return False
             changed = claims.mark_failed(self.db, uuid, reason)

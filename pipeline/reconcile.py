@@ -3,8 +3,10 @@
 How a photo gets stranded: its message was lost (a publish that failed before confirms were on,
 a dead-lettered message whose failure could not be recorded because the database was down, a
 queue purged by hand). Such a photo sits in 'processing' with nobody holding its lock. Once its
-claim is older than LEASE_S (longer than any retry wait), the reconciler sends a new message.
-A duplicate message is harmless: the worker skips a completed photo and a photo held by another.
+claim and the last message sent for it (a retry, or this reconciler's) are older than LEASE_S,
+the reconciler sends a new message. A message that was only waiting behind a long backlog makes
+this one a duplicate, which costs little: the worker skips a completed photo and one held by
+another, and the claim counts every attempt against the request's budget (`pipeline.claims`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from uuid import UUID
 from peewee import Database
 
 from pipeline import claims
+from pipeline.locks import advisory_lock
 
 log = logging.getLogger(__name__)
 
@@ -28,12 +31,19 @@ def reconcile_once(
     db: Database, send: Callable[[str], object], *, lease_s: int, limit: int = 1000
 ) -> list[UUID]:
     """Queue every stranded photo again; return their UUIDs (none if another pass is running)."""
-    with db.connection_context(), claims.advisory_lock(db, RECONCILER_LOCK_KEY) as locked:
+    with db.connection_context(), advisory_lock(db, RECONCILER_LOCK_KEY) as locked:
         if not locked:
             return []
         found = claims.stranded(db, lease_s=lease_s, limit=limit)
-        for photo_id in found:
-            send(str(photo_id))
+        sent = []
+        try:
+            for photo_id in found:
+                send(str(photo_id))
+                sent.append(str(photo_id))
+        finally:
+            # The lease starts again from each message sent: not stranded before it runs out.
+            if sent:
+                claims.mark_sent(db, sent)
     if found:
         log.warning("Queued %d stranded photos again: %s", len(found), ", ".join(map(str, found[:20])))
     return found

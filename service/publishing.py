@@ -8,9 +8,10 @@ from collections.abc import Callable, Iterable
 import peewee
 import pika.exceptions
 from dramatiq.errors import BrokerError
-from peewee import fn
+from peewee import Database
 
 from models import Photo
+from pipeline import claims
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +32,14 @@ class PublishInterrupted(Exception):
 
 
 def send_all(send: Callable[[str], object], photo_ids: Iterable[str]) -> list[str]:
-    """Send one message per photo and mark them queued; a send returns once the broker confirmed."""
+    """Send one message per photo and mark them queued; a send returns once the broker confirmed.
+
+    Each is a new request to process the photo, with a fresh budget of attempts: counted from
+    before the first message goes, so that a worker fast enough to claim it first still sees it.
+    """
     pending = list(photo_ids)
+    if pending:
+        claims.start_request(_database(), pending)
     queued: list[str] = []
     for photo_id in pending:
         try:
@@ -55,6 +62,11 @@ def mark_queued(photo_ids: list[str]) -> None:
     if not photo_ids:
         return
     try:
-        Photo.update(queued_at=fn.now()).where(Photo.uuid.in_(photo_ids)).execute()
+        claims.mark_sent(_database(), photo_ids)
     except (peewee.OperationalError, peewee.InterfaceError) as error:
         log.warning("Could not record queued_at for %d photos: %r", len(photo_ids), error)
+
+
+def _database() -> Database:
+    """The database the models are bound to (the request's, in tests that bind another)."""
+    return Photo._meta.database

@@ -11,7 +11,11 @@ import pytest
 from peewee import Database
 
 from pipeline import claims
+from pipeline.locks import lock_key
 from tests.support.data import insert_photo, photo_row
+
+# RETRY_MAX=3 and MAX_CRASHES=3, the defaults.
+BUDGET = {"max_attempts": 4, "max_crashes": 3}
 
 
 @pytest.fixture
@@ -25,11 +29,11 @@ def other_session(config) -> Iterator[psycopg2.extensions.connection]:  # type: 
 
 def _hold(session: psycopg2.extensions.connection, photo_id: str) -> None:
     with session.cursor() as cur:
-        cur.execute("SELECT pg_advisory_lock(%s)", (claims.lock_key(uuid.UUID(photo_id)),))
+        cur.execute("SELECT pg_advisory_lock(%s)", (lock_key(uuid.UUID(photo_id)),))
 
 
 def _lock_free(session: psycopg2.extensions.connection, photo_id: str) -> bool:
-    key = claims.lock_key(uuid.UUID(photo_id))
+    key = lock_key(uuid.UUID(photo_id))
     with session.cursor() as cur:
         cur.execute("SELECT pg_try_advisory_lock(%s)", (key,))
         free = bool(cur.fetchone()[0])
@@ -42,7 +46,7 @@ def test_a_pending_photo_is_locked_and_claimed_and_the_lock_is_held_for_the_bloc
     database: Database, other_session: psycopg2.extensions.connection
 ) -> None:
     photo_id = insert_photo(database, "http://127.0.0.1:9/a.jpg")
-    with database.connection_context(), claims.claimed(database, uuid.UUID(photo_id)) as claim:
+    with database.connection_context(), claims.claimed(database, uuid.UUID(photo_id), **BUDGET) as claim:
         assert claim == claims.Claim(locked=True, url="http://127.0.0.1:9/a.jpg")
         row = photo_row(database, photo_id)
         assert (row["status"], row["attempts"]) == ("processing", 1)
@@ -56,7 +60,7 @@ def test_a_photo_another_session_holds_is_neither_claimed_nor_changed(
 ) -> None:
     photo_id = insert_photo(database)
     _hold(other_session, photo_id)
-    with database.connection_context(), claims.claimed(database, uuid.UUID(photo_id)) as claim:
+    with database.connection_context(), claims.claimed(database, uuid.UUID(photo_id), **BUDGET) as claim:
         assert claim == claims.Claim(locked=False, url=None)
     row = photo_row(database, photo_id)
     assert (row["status"], row["attempts"]) == ("pending", 0)
@@ -69,7 +73,7 @@ def test_failed_and_abandoned_processing_photos_are_claimable_completed_ones_are
     database: Database, status: str, claimable: bool
 ) -> None:
     photo_id = insert_photo(database, status=status)
-    with database.connection_context(), claims.claimed(database, uuid.UUID(photo_id)) as claim:
+    with database.connection_context(), claims.claimed(database, uuid.UUID(photo_id), **BUDGET) as claim:
         assert claim.locked
         assert (claim.url is not None) is claimable
     assert photo_row(database, photo_id)["status"] == ("processing" if claimable else status)
@@ -100,14 +104,15 @@ def test_mark_failed_never_overwrites_a_completed_photo(database: Database) -> N
 def test_stranded_finds_old_unlocked_claims_only_whatever_the_sign_of_the_lock_key(
     database: Database, other_session: psycopg2.extensions.connection
 ) -> None:
-    # The first UUID's key is negative as a bigint (its first bit is set), the second's positive.
+    # The first UUID's key is negative as a bigint (its halves XORed have the first bit set),
+    # the second's positive.
     negative, positive, held, fresh = (
-        "f0000000-0000-4000-8000-000000000001",
-        "10000000-0000-4000-8000-000000000002",
+        "70000000-0000-4000-8000-000000000001",
+        "f0000000-0000-4000-8000-000000000002",
         "f1000000-0000-4000-8000-000000000003",
         "f2000000-0000-4000-8000-000000000004",
     )
-    assert claims.lock_key(uuid.UUID(negative)) < 0 < claims.lock_key(uuid.UUID(positive))
+    assert lock_key(uuid.UUID(negative)) < 0 < lock_key(uuid.UUID(positive))
     for photo_id in (negative, positive, held, fresh):
         database.execute_sql(
             "INSERT INTO photos (uuid, url, status, claimed_at) VALUES (%s, 'http://127.0.0.1:9/x', 'processing',"

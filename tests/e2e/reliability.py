@@ -23,7 +23,7 @@ from harness import proc_tree, service_processes
 from harness.imageserver import ImageServer
 from harness.polling import wait_until
 from harness.service_processes import REPO, ServiceProcess, start_worker
-from pipeline.claims import lock_key
+from pipeline.locks import lock_key
 
 SUMMARY = REPO / "test-artifacts" / "reliability-summary.json"
 TERMINAL = ("completed", "failed")

@@ -19,7 +19,8 @@ def insert_photo(db: Database, url: str = "http://127.0.0.1:9/photo.jpg", status
 def photo_row(db: Database, photo_id: str) -> dict[str, Any]:
     """The photo's columns, and its thumbnail rows under "thumbnails"."""
     cursor = db.execute_sql(
-        "SELECT uuid::text, url, status::text, attempts, failure_reason, claimed_at"
+        "SELECT uuid::text, url, status::text, attempts, crashes, attempt_open, failure_reason,"
+        " claimed_at, queued_at"
         " FROM photos WHERE uuid = %s",
         (photo_id,),
     )

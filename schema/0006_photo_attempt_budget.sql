@@ -1,0 +1,11 @@
+-- What bounds the work one request to process a photo may cost, counted where every worker on
+-- every machine sees it (the claim statement, pipeline/claims.py):
+--   attempt_open  a worker claimed the photo and its attempt has not ended yet: no thumbnail, no
+--                 recorded error. Found still set at the next claim, the attempt crashed (the
+--                 worker was killed, ran out of memory, or a decoder took it down).
+--   crashes       how many attempts crashed; at MAX_CRASHES the photo fails instead of taking
+--                 the worker down again.
+-- attempts and crashes start again from 0 when the photo is posted for processing again.
+ALTER TABLE photos
+    ADD COLUMN IF NOT EXISTS attempt_open boolean NOT NULL DEFAULT false,
+    ADD COLUMN IF NOT EXISTS crashes integer NOT NULL DEFAULT 0;
