@@ -20,6 +20,8 @@ class PhotoError(Exception):
 
     code = "photo_error"
     transient = False
+    # Not the photo's fault but ours (our storage is down): retried for as long as it lasts.
+    outage = False
 
 
 class TransientError(PhotoError):
@@ -97,9 +99,14 @@ class ImageTooLarge(PermanentError):
 
 
 class StorageError(TransientError):
-    """Raised when the thumbnail file could not be written (disk full, permissions)."""
+    """Raised when thumbnails cannot be stored now (disk full, read-only, permissions).
+
+    An outage of ours, like the database's: the photo waits, and no download is repeated
+    until the store can take a file again (`ThumbnailStore.check` runs before each download).
+    """
 
     code = "storage_error"
+    outage = True
 
 
 # --- what an error means -----------------------------------------------------------------
@@ -112,7 +119,7 @@ class Failure:
     code: str  # short and stable: a log field, a metric label, the start of the reason
     sentence: str
     transient: bool
-    # Not the photo's fault (the database is down): retried for as long as it lasts.
+    # Not the photo's fault (the database or our storage is down): retried as long as it lasts.
     outage: bool = False
 
     @property
@@ -130,7 +137,7 @@ EXPIRED = Failure("expired", "the message was too old to process", transient=Fal
 def classify(error: BaseException) -> Failure:
     """The meaning of `error`: our own errors say it themselves; anything else is an outage or a bug."""
     if isinstance(error, PhotoError):
-        return Failure(error.code, str(error), error.transient)
+        return Failure(error.code, str(error), error.transient, outage=error.outage)
     if isinstance(error, peewee.OperationalError | peewee.InterfaceError):
         return Failure(DATABASE_UNAVAILABLE, str(error), transient=True, outage=True)
     # A bug or a blip nobody foresaw: worth a few more tries, then the photo fails.

@@ -20,6 +20,9 @@ from pipeline.errors import StorageError
 from pipeline.formats import MEDIA_TYPES
 
 TEMP_SUFFIX = ".tmp"
+# Below this much free space the store counts as full: a thumbnail is tens of KB, and a disk
+# that full fails every write, metadata included.
+MIN_FREE_BYTES = 1024 * 1024
 
 log = logging.getLogger(__name__)
 
@@ -60,10 +63,23 @@ class ThumbnailStore:
             raise StorageError(f"could not write {relpath}: {error.strerror or error}") from error
         return relpath
 
-    def remove(self, photo_id: UUID) -> None:
-        """Remove every thumbnail file of a photo (a failed photo keeps none)."""
+    def remove(self, photo_id: UUID, *, keep: str | None = None) -> None:
+        """Remove the thumbnail files of a photo but `keep` (a failed photo keeps none)."""
         for extension in MEDIA_TYPES:
-            (self._root / thumbnail_relpath(photo_id, extension)).unlink(missing_ok=True)
+            if (relpath := thumbnail_relpath(photo_id, extension)) != keep:
+                (self._root / relpath).unlink(missing_ok=True)
+
+    def check(self) -> None:
+        """Raise StorageError unless a thumbnail can be written now: the folder is writable and
+        has room. Cheap (no file is written), so it runs before every download."""
+        try:
+            stat = os.statvfs(self._root)
+        except OSError as error:
+            raise StorageError(f"thumbnail folder unavailable: {error.strerror or error}") from error
+        if not os.access(self._root, os.W_OK):
+            raise StorageError(f"thumbnail folder {self._root} is not writable")
+        if stat.f_bavail * stat.f_frsize < MIN_FREE_BYTES:
+            raise StorageError(f"thumbnail folder {self._root} is full")
 
     def resolve(self, relpath: str) -> Path | None:
         """The file for a stored relative path, or None when the path could leave the root."""

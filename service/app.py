@@ -79,5 +79,7 @@ def get_app() -> falcon.App:
         health_checks={
             "database": functools.partial(database_check, db),
             "broker": functools.partial(broker_check, broker, QUEUE_NAME),
+            # Full or read-only: the worker's photos wait (an outage), and the API says why.
+            "storage": ThumbnailStore(config.thumbs_dir).check,
         },
     )

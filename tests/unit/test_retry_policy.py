@@ -28,7 +28,7 @@ def test_permanent_errors_are_never_retried(error: errors.PhotoError) -> None:
 
 @pytest.mark.parametrize(
     "error",
-    [errors.SourceUnavailable("HTTP 503"), errors.StorageError("disk full"), RuntimeError("a bug or a blip")],
+    [errors.SourceUnavailable("HTTP 503"), RuntimeError("a bug or a blip")],
 )
 def test_transient_and_unexpected_errors_are_retried_up_to_max_retries(error: BaseException) -> None:
     assert [should_retry(retries, error, max_retries=3) for retries in range(5)] == [
@@ -44,6 +44,25 @@ def test_a_database_outage_is_retried_however_long_it_lasts() -> None:
     outage = peewee.OperationalError("could not connect to server")
     assert should_retry(1000, outage, max_retries=3)
     assert should_retry(1000, peewee.InterfaceError("connection already closed"), max_retries=3)
+
+
+def test_our_storage_down_is_an_outage_retried_however_long_it_lasts() -> None:
+    """A full or read-only THUMBS_DIR is not the photo's fault: it waits, it never fails for it."""
+    assert should_retry(1000, errors.StorageError("thumbnail folder is full"), max_retries=3)
+    assert classify(errors.StorageError("disk full")).outage
+
+
+def test_every_error_gets_a_code_a_sentence_and_its_meaning() -> None:
+    assert classify(errors.SourceHttpError("source answered HTTP 404", status=404)) == errors.Failure(
+        "source_http_error", "source answered HTTP 404", transient=False
+    )
+    assert classify(errors.SourceUnavailable("HTTP 503")).transient
+    assert classify(peewee.OperationalError("no route")) == errors.Failure(
+        "database_unavailable", "no route", transient=True, outage=True
+    )
+    bug = classify(KeyError("x"))
+    assert (bug.code, bug.transient, bug.outage) == ("internal_error", True, False)
+    assert len(classify(RuntimeError("x" * 5000)).reason) <= 500
 
 
 def test_the_failure_reason_starts_with_the_error_code() -> None:
