@@ -1,0 +1,151 @@
+"""Slow clients against the real gunicorn: a request head that drips in holds no thread.
+
+The API runs as `start_api` runs it (1 process, 4 threads), so 4 connections blocked in a
+header read would be enough to stop it answering; these tests open 200.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from urllib.parse import urlsplit
+
+import requests
+from peewee import Database
+
+from harness.polling import wait_until
+from service.http_worker import HEAD_DEADLINE_S, MAX_HEAD_BYTES
+from tests.support.data import insert_photo
+
+SLOW_CLIENTS = 200
+# Far longer than a request takes on an idle API, even on a loaded machine; far shorter than
+# the slow clients would hold a thread each if a header read could hold one.
+ANSWER_TIMEOUT_S = 10
+SLOW_HEAD = b"GET /healthz HTTP/1.1\r\nHost: slow.example\r\nX-Padding: " + b"x" * 400
+
+
+def _address(api: str) -> tuple[str, int]:
+    parts = urlsplit(api)
+    assert parts.hostname is not None
+    assert parts.port is not None
+    return parts.hostname, parts.port
+
+
+def _read_response(sock: socket.socket) -> bytes:
+    """One small response (headers and a body of known length) from a blocking socket."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(
+        (
+            int(line.split(b":", 1)[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length:")
+        ),
+        0,
+    )
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return head + b"\r\n\r\n" + body
+
+
+@contextmanager
+def slow_clients(api: str, count: int) -> Iterator[list[socket.socket]]:
+    """`count` connections sending a request head one byte a second, never finishing it.
+
+    Every other one first sends a whole request and reads its answer, so that its slow head is
+    the second request of a kept-alive connection. The drip stops (and the sockets close) when
+    the block ends, or after 120 s at most.
+    """
+    sockets: list[socket.socket] = []
+    stop = threading.Event()
+
+    def drip() -> None:
+        for position in range(1, min(len(SLOW_HEAD), 120)):
+            # The attack's pace, one byte a second: not a wait for a condition.
+            if stop.wait(1):
+                return
+            for sock in sockets:
+                with suppress(OSError):
+                    sock.send(SLOW_HEAD[position : position + 1])
+
+    try:
+        for number in range(count):
+            sock = socket.create_connection(_address(api), timeout=ANSWER_TIMEOUT_S)
+            sockets.append(sock)
+            if number % 2:
+                sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: slow.example\r\n\r\n")
+                assert _read_response(sock).startswith(b"HTTP/1.1 200 "), number
+            sock.sendall(SLOW_HEAD[:1])
+        dripper = threading.Thread(target=drip, daemon=True)
+        dripper.start()
+        yield sockets
+    finally:
+        stop.set()
+        for sock in sockets:
+            sock.close()
+
+
+def test_two_hundred_slowloris_connections_do_not_stop_the_api_answering(
+    api: str, database: Database
+) -> None:
+    photo_id = insert_photo(database)
+    with slow_clients(api, SLOW_CLIENTS):
+        # Requests in a row, so that every one of the 4 threads would have been taken by now.
+        for _ in range(3):
+            health = requests.get(f"{api}/healthz", timeout=ANSWER_TIMEOUT_S)
+            assert health.status_code == 200
+            assert health.json()["status"] == "up"
+            photo = requests.get(f"{api}/photos/{photo_id}", timeout=ANSWER_TIMEOUT_S)
+            assert photo.status_code == 200
+            assert photo.json()["status"] == "pending"
+            posted = requests.post(f"{api}/photos/process", json=["0" * 36], timeout=ANSWER_TIMEOUT_S)
+            assert posted.status_code == 400
+
+
+def test_a_request_head_not_finished_within_the_deadline_is_answered_408_and_closed(api: str) -> None:
+    sock = socket.create_connection(_address(api), timeout=HEAD_DEADLINE_S * 6)
+    with sock:
+        started = time.monotonic()
+        sock.sendall(SLOW_HEAD[:20])
+        answer = _read_response(sock)
+        elapsed = time.monotonic() - started
+        assert answer.startswith(b"HTTP/1.1 408 "), answer
+        assert sock.recv(1) == b"", "the connection is closed after the 408"
+    # Never before its deadline; after it, however loaded the machine is.
+    assert elapsed >= HEAD_DEADLINE_S - 0.5
+
+
+def test_a_head_arriving_in_pieces_and_pipelined_requests_are_answered(api: str) -> None:
+    sock = socket.create_connection(_address(api), timeout=ANSWER_TIMEOUT_S)
+    with sock:
+        sock.sendall(b"GET /heal")
+        sock.sendall(b"thz HTTP/1.1\r\nHost: a\r\n")
+        sock.sendall(b"\r\n")
+        assert _read_response(sock).startswith(b"HTTP/1.1 200 ")
+        # Two requests and the start of a third in one send, the third finished later.
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n" * 2 + b"GET /hea")
+        assert _read_response(sock).startswith(b"HTTP/1.1 200 ")
+        assert _read_response(sock).startswith(b"HTTP/1.1 200 ")
+        sock.sendall(b"lthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        assert _read_response(sock).startswith(b"HTTP/1.1 200 ")
+        assert wait_until(lambda: sock.recv(1) == b"", timeout=ANSWER_TIMEOUT_S, message="closed")
+
+
+def test_a_request_head_larger_than_the_cap_is_refused_with_431(api: str) -> None:
+    sock = socket.create_connection(_address(api), timeout=ANSWER_TIMEOUT_S)
+    with sock:
+        with suppress(OSError):  # the server may close before it has read it all
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: a\r\nX-Big: " + b"x" * MAX_HEAD_BYTES)
+        assert _read_response(sock).startswith(b"HTTP/1.1 431 ")
+    assert requests.get(f"{api}/healthz", timeout=ANSWER_TIMEOUT_S).status_code == 200
