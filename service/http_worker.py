@@ -9,7 +9,7 @@ complete within HEAD_DEADLINE_S is answered 408 and closed, one over MAX_HEAD_BY
 
 Request bodies are still read by the thread (the API reads at most 1 MiB), as in gthread.
 Built on gunicorn 27.0.1's ThreadWorker internals (pinned in requirements.txt); the end-to-end
-tests in tests/e2e/test_slow_clients.py run it through the real gunicorn.
+tests in tests/e2e/test_api_edges.py run it through the real gunicorn.
 """
 
 from __future__ import annotations

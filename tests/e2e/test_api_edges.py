@@ -1,7 +1,7 @@
-"""Slow clients against the real gunicorn: a request head that drips in holds no thread.
+"""The API's own edges, through the real gunicorn: slow clients, made-up methods and paths.
 
 The API runs as `start_api` runs it (1 process, 4 threads), so 4 connections blocked in a
-header read would be enough to stop it answering; these tests open 200.
+header read would be enough to stop it answering; the slowloris test opens 200.
 """
 
 from __future__ import annotations
@@ -15,9 +15,11 @@ from urllib.parse import urlsplit
 
 import requests
 from peewee import Database
+from prometheus_client.parser import text_string_to_metric_families
 
 from harness.polling import wait_until
 from service.http_worker import HEAD_DEADLINE_S, MAX_HEAD_BYTES
+from service.metrics import METHODS
 from tests.support.data import insert_photo
 
 SLOW_CLIENTS = 200
@@ -149,3 +151,28 @@ def test_a_request_head_larger_than_the_cap_is_refused_with_431(api: str) -> Non
             sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: a\r\nX-Big: " + b"x" * MAX_HEAD_BYTES)
         assert _read_response(sock).startswith(b"HTTP/1.1 431 ")
     assert requests.get(f"{api}/healthz", timeout=ANSWER_TIMEOUT_S).status_code == 200
+
+
+def _request_series(api: str) -> set[tuple[tuple[str, str], ...]]:
+    """The label sets of the API's request counter, as /metrics shows them."""
+    text = requests.get(f"{api}/metrics", timeout=ANSWER_TIMEOUT_S).text
+    return {
+        tuple(sorted(sample.labels.items()))
+        for family in text_string_to_metric_families(text)
+        if family.name == "photo_processor_http_requests"
+        for sample in family.samples
+        if sample.name == "photo_processor_http_requests_total"
+    }
+
+
+def test_made_up_methods_and_paths_do_not_grow_the_metrics(api: str) -> None:
+    before = _request_series(api)
+    with requests.Session() as session:
+        for number in range(300):
+            session.request(f"MADEUP{number}", f"{api}/photos", timeout=ANSWER_TIMEOUT_S)
+            session.get(f"{api}/made/up/{number}", timeout=ANSWER_TIMEOUT_S)
+    after = _request_series(api)
+
+    assert {dict(labels)["method"] for labels in after} <= METHODS | {"other"}
+    assert not any(dict(labels)["route"].startswith("/made/") for labels in after)
+    assert len(after - before) <= 3, sorted(after - before)
