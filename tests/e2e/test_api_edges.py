@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import requests
@@ -18,6 +19,7 @@ from peewee import Database
 from prometheus_client.parser import text_string_to_metric_families
 
 from harness.polling import wait_until
+from harness.service_processes import BIN, ServiceProcess, free_port, running
 from service.http_worker import HEAD_DEADLINE_S, MAX_HEAD_BYTES
 from service.metrics import METHODS
 from tests.support.data import insert_photo
@@ -176,3 +178,43 @@ def test_made_up_methods_and_paths_do_not_grow_the_metrics(api: str) -> None:
     assert {dict(labels)["method"] for labels in after} <= METHODS | {"other"}
     assert not any(dict(labels)["route"].startswith("/made/") for labels in after)
     assert len(after - before) <= 3, sorted(after - before)
+
+
+def test_healthz_through_gunicorn_says_down_and_only_the_log_has_the_drivers_error(
+    service_env: dict[str, str], log_dir: Path
+) -> None:
+    missing_db = "photo_processor_no_such_database"
+    pg_uri = f"{service_env['PG_CONNECTION_URI'].rsplit('/', 1)[0]}/{missing_db}"
+    port = free_port()
+    api = ServiceProcess(
+        "api-missing-database",
+        [str(BIN / "gunicorn"), "--config", "service/gunicorn_conf.py", "service.app:get_app()"],
+        {
+            **service_env,
+            "PG_CONNECTION_URI": pg_uri,
+            "HOST": "127.0.0.1",
+            "PORT": str(port),
+            "WEB_WORKERS": "1",
+        },
+        log_dir,
+    )
+    with running(api.start()):
+
+        def health() -> list[requests.Response]:
+            """The answer, in a list: a Response is falsy when its status is an error."""
+            with suppress(requests.ConnectionError):
+                return [requests.get(f"http://127.0.0.1:{port}/healthz", timeout=ANSWER_TIMEOUT_S)]
+            return []
+
+        [response] = wait_until(health, timeout=60, message="the API answers /healthz")
+        assert response.status_code == 503
+        assert response.json() == {
+            "status": "down",
+            "database": {"status": "down"},
+            "broker": {"status": "up"},
+        }
+        for detail in (missing_db, "does not exist", "127.0.0.1", "5432"):
+            assert detail not in response.text, detail
+        wait_until(
+            lambda: f'database "{missing_db}" does not exist' in api.logs(), timeout=30, message="logged"
+        )
