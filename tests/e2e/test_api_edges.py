@@ -9,6 +9,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -20,6 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from harness.polling import wait_until
 from harness.service_processes import BIN, ServiceProcess, free_port, running
+from pipeline.storage import ThumbnailStore
 from service.http_worker import HEAD_DEADLINE_S, MAX_HEAD_BYTES
 from service.metrics import METHODS
 from tests.support.data import insert_photo
@@ -218,3 +220,27 @@ def test_healthz_through_gunicorn_says_down_and_only_the_log_has_the_drivers_err
         wait_until(
             lambda: f'database "{missing_db}" does not exist' in api.logs(), timeout=30, message="logged"
         )
+
+
+def test_a_thumbnail_through_gunicorn_is_cached_a_minute_then_revalidated_by_its_etag(
+    api: str, thumbs_dir: Path
+) -> None:
+    photo_id = uuid.uuid4()
+    store = ThumbnailStore(thumbs_dir)
+    # A file without a row, in the run's THUMBS_DIR: removed whatever the outcome.
+    relpath = store.write(photo_id, b"\xff\xd8 thumbnail A", ".jpg")
+    try:
+        first = requests.get(f"{api}/thumbs/{relpath}", timeout=ANSWER_TIMEOUT_S)
+        assert first.status_code == 200
+        assert first.headers["Cache-Control"] == "public, max-age=60, must-revalidate"
+        etag = {"If-None-Match": first.headers["ETag"]}
+        assert (
+            requests.get(f"{api}/thumbs/{relpath}", headers=etag, timeout=ANSWER_TIMEOUT_S).status_code == 304
+        )
+
+        store.write(photo_id, b"\xff\xd8 thumbnail B", ".jpg")  # processed again: the same name
+        again = requests.get(f"{api}/thumbs/{relpath}", headers=etag, timeout=ANSWER_TIMEOUT_S)
+        assert again.status_code == 200
+        assert again.content == b"\xff\xd8 thumbnail B"
+    finally:
+        store.remove(photo_id)
