@@ -1,7 +1,8 @@
-"""The API's own edges, through the real gunicorn: slow clients, made-up methods and paths.
+"""The API's own edges, through the real gunicorn: slow clients, made-up methods and paths,
+what /healthz tells, how thumbnails are cached.
 
-The API runs as `start_api` runs it (1 process, 4 threads), so 4 connections blocked in a
-header read would be enough to stop it answering; the slowloris test opens 200.
+The API runs as `start_api` runs it (1 process, 4 threads), so 4 connections blocked reading a
+request would be enough to stop it answering; the slow-client tests open 200.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from harness.polling import wait_until
 from harness.service_processes import BIN, ServiceProcess, free_port, running
 from pipeline.storage import ThumbnailStore
-from service.http_worker import HEAD_DEADLINE_S, MAX_HEAD_BYTES
+from service.http_worker import BODY_DEADLINE_S, HEAD_DEADLINE_S, MAX_HEAD_BYTES
 from service.metrics import METHODS
 from tests.support.data import insert_photo
 
@@ -31,6 +32,7 @@ SLOW_CLIENTS = 200
 # the slow clients would hold a thread each if a header read could hold one.
 ANSWER_TIMEOUT_S = 10
 SLOW_HEAD = b"GET /healthz HTTP/1.1\r\nHost: slow.example\r\nX-Padding: " + b"x" * 400
+SLOW_POST = b"POST /photos/process HTTP/1.1\r\nHost: slow.example\r\n"
 
 
 def _address(api: str) -> tuple[str, int]:
@@ -65,25 +67,32 @@ def _read_response(sock: socket.socket) -> bytes:
     return head + b"\r\n\r\n" + body
 
 
-@contextmanager
-def slow_clients(api: str, count: int) -> Iterator[list[socket.socket]]:
-    """`count` connections sending a request head one byte a second, never finishing it.
+def _final_response(sock: socket.socket) -> bytes:
+    """The first response that is not an interim (1xx) one."""
+    while (response := _read_response(sock)).startswith(b"HTTP/1.1 1"):
+        pass
+    return response
 
-    Every other one first sends a whole request and reads its answer, so that its slow head is
-    the second request of a kept-alive connection. The drip stops (and the sockets close) when
-    the block ends, or after 120 s at most.
+
+@contextmanager
+def slow_clients(api: str, count: int, sent: bytes, dripped: bytes) -> Iterator[list[socket.socket]]:
+    """`count` connections sending `sent` at once, then `dripped` one byte a second.
+
+    Every other one first sends a whole request and reads its answer, so that its slow request
+    is the second of a kept-alive connection. The drip stops (and the sockets close) when the
+    block ends, or after 120 s at most.
     """
     sockets: list[socket.socket] = []
     stop = threading.Event()
 
     def drip() -> None:
-        for position in range(1, min(len(SLOW_HEAD), 120)):
+        for position in range(min(len(dripped), 120)):
             # The attack's pace, one byte a second: not a wait for a condition.
             if stop.wait(1):
                 return
             for sock in sockets:
                 with suppress(OSError):
-                    sock.send(SLOW_HEAD[position : position + 1])
+                    sock.send(dripped[position : position + 1])
 
     try:
         for number in range(count):
@@ -92,7 +101,7 @@ def slow_clients(api: str, count: int) -> Iterator[list[socket.socket]]:
             if number % 2:
                 sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: slow.example\r\n\r\n")
                 assert _read_response(sock).startswith(b"HTTP/1.1 200 "), number
-            sock.sendall(SLOW_HEAD[:1])
+            sock.sendall(sent)
         dripper = threading.Thread(target=drip, daemon=True)
         dripper.start()
         yield sockets
@@ -102,34 +111,68 @@ def slow_clients(api: str, count: int) -> Iterator[list[socket.socket]]:
             sock.close()
 
 
+def _assert_the_api_answers(api: str, photo_id: str) -> None:
+    """Requests in a row, so that every one of the 4 threads would have been taken by now."""
+    for _ in range(3):
+        health = requests.get(f"{api}/healthz", timeout=ANSWER_TIMEOUT_S)
+        assert health.status_code == 200
+        assert health.json()["status"] == "up"
+        photo = requests.get(f"{api}/photos/{photo_id}", timeout=ANSWER_TIMEOUT_S)
+        assert photo.status_code == 200
+        assert photo.json()["status"] == "pending"
+        posted = requests.post(f"{api}/photos/process", json=["0" * 36], timeout=ANSWER_TIMEOUT_S)
+        assert posted.status_code == 400
+
+
 def test_two_hundred_slowloris_connections_do_not_stop_the_api_answering(
     api: str, database: Database
 ) -> None:
     photo_id = insert_photo(database)
-    with slow_clients(api, SLOW_CLIENTS):
-        # Requests in a row, so that every one of the 4 threads would have been taken by now.
-        for _ in range(3):
-            health = requests.get(f"{api}/healthz", timeout=ANSWER_TIMEOUT_S)
-            assert health.status_code == 200
-            assert health.json()["status"] == "up"
-            photo = requests.get(f"{api}/photos/{photo_id}", timeout=ANSWER_TIMEOUT_S)
-            assert photo.status_code == 200
-            assert photo.json()["status"] == "pending"
-            posted = requests.post(f"{api}/photos/process", json=["0" * 36], timeout=ANSWER_TIMEOUT_S)
-            assert posted.status_code == 400
+    with slow_clients(api, SLOW_CLIENTS, SLOW_HEAD[:1], SLOW_HEAD[1:]):
+        _assert_the_api_answers(api, photo_id)
 
 
-def test_a_request_head_not_finished_within_the_deadline_is_answered_408_and_closed(api: str) -> None:
-    sock = socket.create_connection(_address(api), timeout=HEAD_DEADLINE_S * 6)
-    with sock:
+def test_two_hundred_connections_dripping_a_body_do_not_stop_the_api_answering(
+    api: str, database: Database
+) -> None:
+    photo_id = insert_photo(database)
+    body = b"[" + b" " * 999
+    with (
+        slow_clients(api, SLOW_CLIENTS // 2, SLOW_POST + b"Content-Length: 1000\r\n\r\n", body),
+        slow_clients(api, SLOW_CLIENTS // 2, SLOW_POST + b"Transfer-Encoding: chunked\r\n\r\n3e8\r\n", body),
+    ):
+        _assert_the_api_answers(api, photo_id)
+
+
+def test_a_request_not_whole_within_its_deadline_is_answered_408_and_closed(api: str) -> None:
+    slow_head = socket.create_connection(_address(api), timeout=BODY_DEADLINE_S * 4)
+    slow_body = socket.create_connection(_address(api), timeout=BODY_DEADLINE_S * 4)
+    with slow_head, slow_body:
         started = time.monotonic()
-        sock.sendall(SLOW_HEAD[:20])
-        answer = _read_response(sock)
-        elapsed = time.monotonic() - started
-        assert answer.startswith(b"HTTP/1.1 408 "), answer
-        assert sock.recv(1) == b"", "the connection is closed after the 408"
-    # Never before its deadline; after it, however loaded the machine is.
-    assert elapsed >= HEAD_DEADLINE_S - 0.5
+        slow_head.sendall(SLOW_HEAD[:20])
+        slow_body.sendall(SLOW_POST + b"Content-Length: 10\r\n\r\n[1,")
+        for sock, deadline in ((slow_head, HEAD_DEADLINE_S), (slow_body, BODY_DEADLINE_S)):
+            answer = _read_response(sock)
+            elapsed = time.monotonic() - started
+            assert answer.startswith(b"HTTP/1.1 408 "), answer
+            assert sock.recv(1) == b"", "the connection is closed after the 408"
+            # Never before its deadline; after it, however loaded the machine is.
+            assert elapsed >= deadline - 0.5
+
+
+def test_a_client_expecting_100_continue_gets_it_before_sending_its_body(api: str) -> None:
+    body = b'["00000000-0000-4000-8000-000000000000"]'
+    sock = socket.create_connection(_address(api), timeout=ANSWER_TIMEOUT_S)
+    with sock:
+        sock.sendall(
+            SLOW_POST + b"Content-Type: application/json\r\nExpect: 100-continue\r\n"
+            b"Content-Length: %d\r\n\r\n" % len(body)
+        )
+        assert _read_response(sock).startswith(b"HTTP/1.1 100 ")
+        sock.sendall(body)
+        answer = _final_response(sock)
+    assert answer.startswith(b"HTTP/1.1 202 "), answer
+    assert b'"reason": "not_found"' in answer
 
 
 def test_a_head_arriving_in_pieces_and_pipelined_requests_are_answered(api: str) -> None:
@@ -143,8 +186,16 @@ def test_a_head_arriving_in_pieces_and_pipelined_requests_are_answered(api: str)
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n" * 2 + b"GET /hea")
         assert _read_response(sock).startswith(b"HTTP/1.1 200 ")
         assert _read_response(sock).startswith(b"HTTP/1.1 200 ")
-        sock.sendall(b"lthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        sock.sendall(b"lthz HTTP/1.1\r\nHost: a\r\n\r\n")
         assert _read_response(sock).startswith(b"HTTP/1.1 200 ")
+        # Two requests with bodies (a length, chunks) in one send, the second's body cut in two.
+        first = SLOW_POST + b'Content-Type: application/json\r\nContent-Length: 4\r\n\r\n["x"]'
+        second = SLOW_POST + b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
+        sock.sendall(first[:-1])
+        sock.sendall(first[-1:] + second + b"Connection: close\r\n\r\n2\r\n[1\r\n")
+        assert _read_response(sock).startswith(b"HTTP/1.1 400 ")
+        sock.sendall(b"1\r\n]\r\n0\r\n\r\n")
+        assert _read_response(sock).startswith(b"HTTP/1.1 400 ")
         assert wait_until(lambda: sock.recv(1) == b"", timeout=ANSWER_TIMEOUT_S, message="closed")
 
 
