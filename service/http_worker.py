@@ -8,7 +8,9 @@ it ends), and only a whole request goes to a thread, which parses it from the bu
 waiting. A slow client costs a socket and its bytes, never a thread. A head not complete within
 HEAD_DEADLINE_S, or a body within BODY_DEADLINE_S after its head, is answered 408 and closed;
 a head over MAX_HEAD_BYTES 431. A body over 1 MiB goes to a thread at that point, for the API to
-refuse (413) without reading it.
+refuse (413) without reading it. All requests being read hold at most MAX_BUFFERED_BYTES: past
+it, the largest are answered 503 (not given to a thread, which they could hold), so that clients
+holding big bodies back cannot starve the small requests of everyone else.
 
 Built on gunicorn 27.0.1's ThreadWorker internals (pinned in requirements.txt); the end-to-end
 tests in tests/e2e/test_api_edges.py run it through the real gunicorn.
@@ -32,11 +34,14 @@ BODY_DEADLINE_S = 30
 # Far above any head this API's clients send (a bearer token and a few headers).
 MAX_HEAD_BYTES = 64 * 1024
 RECV_BYTES = 64 * 1024
+# Per worker process: 32 whole 1 MiB bodies at once, far more than this API's clients send.
+MAX_BUFFERED_BYTES = 32 * 1024 * 1024
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 REQUEST_TIMEOUT = b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
 HEAD_TOO_LARGE = (
     b"HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
 )
+BUSY = b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nRetry-After: 1\r\nContent-Length: 0\r\n\r\n"
 
 
 class RequestBufferingWorker(ThreadWorker):
@@ -44,8 +49,10 @@ class RequestBufferingWorker(ThreadWorker):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # Connections whose request is being read, with the monotonic time it must be read by.
+        # Connections whose request is being read, with the monotonic time it must be read by,
+        # and the bytes their buffers hold.
         self.waiting: dict[TConn, float] = {}
+        self.buffered = 0
 
     @classmethod
     def check_config(cls, cfg: Any, log: Any) -> None:
@@ -60,6 +67,7 @@ class RequestBufferingWorker(ThreadWorker):
         conn.buffer = conn.parser.unreader.take_buffered() if conn.parser is not None else b""
         conn.body_started = False
         conn.sock.setblocking(False)
+        self.buffered += len(conn.buffer)
         self.waiting[conn] = time.monotonic() + HEAD_DEADLINE_S
         self.poller.register(conn.sock, selectors.EVENT_READ, partial(self.on_readable, conn))
         self._progress(conn)
@@ -77,7 +85,20 @@ class RequestBufferingWorker(ThreadWorker):
             self._drop(conn)
             return
         conn.buffer += data
-        self._progress(conn)
+        self.buffered += len(data)
+        if self.buffered > MAX_BUFFERED_BYTES:
+            self._shed()
+        if conn in self.waiting:
+            self._progress(conn)
+
+    def _shed(self) -> None:
+        """Answer 503 to the requests holding the most bytes until the rest fit in the budget."""
+        for conn in sorted(self.waiting, key=lambda waiting: len(waiting.buffer), reverse=True):
+            if self.buffered <= MAX_BUFFERED_BYTES:
+                return
+            self.log.warning("Refusing %s: requests being read hold %s bytes", conn.client, self.buffered)
+            self._stop_waiting(conn)
+            self._refuse(conn, BUSY)
 
     def _progress(self, conn: TConn) -> None:
         """Hand the request to a thread once it is whole; refuse a head too large; else wait."""
@@ -121,9 +142,10 @@ class RequestBufferingWorker(ThreadWorker):
                 self._refuse(conn, REQUEST_TIMEOUT)
 
     def _stop_waiting(self, conn: TConn) -> None:
-        """Take the connection off the event loop and forget its deadline."""
+        """Take the connection off the event loop and forget its deadline and its bytes."""
         self.poller.unregister(conn.sock)
         del self.waiting[conn]
+        self.buffered -= len(conn.buffer)
 
     def _refuse(self, conn: TConn, answer: bytes) -> None:
         """Send a short error answer if the socket takes it at once, then close."""

@@ -23,7 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from harness.polling import wait_until
 from harness.service_processes import BIN, ServiceProcess, free_port, running
 from pipeline.storage import ThumbnailStore
-from service.http_worker import BODY_DEADLINE_S, HEAD_DEADLINE_S, MAX_HEAD_BYTES
+from service.http_worker import BODY_DEADLINE_S, HEAD_DEADLINE_S, MAX_BUFFERED_BYTES, MAX_HEAD_BYTES
 from service.metrics import METHODS
 from tests.support.data import insert_photo
 
@@ -158,6 +158,42 @@ def test_a_request_not_whole_within_its_deadline_is_answered_408_and_closed(api:
             assert sock.recv(1) == b"", "the connection is closed after the 408"
             # Never before its deadline; after it, however loaded the machine is.
             assert elapsed >= deadline - 0.5
+
+
+def _answer_or_reset(sock: socket.socket) -> bytes:
+    """The response on `sock`, or b"reset" when the server closed it with our bytes unread."""
+    try:
+        return _read_response(sock)
+    except ConnectionResetError:
+        return b"reset"
+
+
+def test_past_the_memory_budget_the_largest_requests_are_refused_and_the_rest_answered(
+    api: str, database: Database
+) -> None:
+    photo_id = insert_photo(database)
+    mib = 1024 * 1024
+    budget = MAX_BUFFERED_BYTES // mib
+    # 8 more bodies of 1 MiB, each held back by its last byte, than the budget holds.
+    sockets = [
+        socket.create_connection(_address(api), timeout=BODY_DEADLINE_S * 4) for _ in range(budget + 8)
+    ]
+    try:
+        for sock in sockets:
+            with suppress(OSError):  # a refused one is closed while we send
+                sock.sendall(SLOW_POST + b"Content-Length: %d\r\n\r\n" % mib + b" " * (mib - 1))
+        _assert_the_api_answers(api, photo_id)
+        answers = [_answer_or_reset(sock) for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+    held = [answer for answer in answers if answer.startswith(b"HTTP/1.1 408 ")]
+    refused = [answer for answer in answers if answer not in held]
+    assert all(answer.startswith(b"HTTP/1.1 503 ") or answer == b"reset" for answer in refused), refused
+    # The budget was used (and no more): those it held waited for their deadline, then got a 408.
+    assert budget - 4 <= len(held) <= budget
+    assert len(refused) >= 8
 
 
 def test_a_client_expecting_100_continue_gets_it_before_sending_its_body(api: str) -> None:
