@@ -26,7 +26,7 @@ from typing import Any
 
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
-from service.http_framing import END_OF_HEAD, MAX_BODY_BYTES, expects_continue, head_end, request_end
+from service.http_framing import END_OF_HEAD, MAX_BODY_BYTES, RequestFraming
 
 HEAD_DEADLINE_S = 10
 # 1 MiB in 30 s is 35 KB/s: slower than that, a client is holding the socket, not sending.
@@ -64,7 +64,8 @@ class RequestBufferingWorker(ThreadWorker):
     def enqueue_req(self, conn: TConn) -> None:
         """Start reading a request (gthread calls this for each new or readable connection)."""
         # Bytes read ahead past the previous request (pipelining) start this one.
-        conn.buffer = conn.parser.unreader.take_buffered() if conn.parser is not None else b""
+        conn.buffer = bytearray(conn.parser.unreader.take_buffered() if conn.parser is not None else b"")
+        conn.framing = RequestFraming()
         conn.body_started = False
         conn.sock.setblocking(False)
         self.buffered += len(conn.buffer)
@@ -102,18 +103,18 @@ class RequestBufferingWorker(ThreadWorker):
 
     def _progress(self, conn: TConn) -> None:
         """Hand the request to a thread once it is whole; refuse a head too large; else wait."""
-        end = head_end(conn.buffer)
-        if end is None and len(conn.buffer) <= MAX_HEAD_BYTES:
+        end, head_end = conn.framing.end(conn.buffer), conn.framing.head_end
+        if head_end is None and len(conn.buffer) <= MAX_HEAD_BYTES:
             return
-        if end is None or end > MAX_HEAD_BYTES + len(END_OF_HEAD):
+        if head_end is None or head_end > MAX_HEAD_BYTES + len(END_OF_HEAD):
             self._stop_waiting(conn)
             self._refuse(conn, HEAD_TOO_LARGE)
             return
-        if request_end(conn.buffer) is None and len(conn.buffer) <= end + MAX_BODY_BYTES:
+        if end is None and len(conn.buffer) <= head_end + MAX_BODY_BYTES:
             if not conn.body_started:  # the head is in: the body has a deadline of its own
                 conn.body_started = True
                 self.waiting[conn] = time.monotonic() + BODY_DEADLINE_S
-                if expects_continue(conn.buffer):
+                if conn.framing.expects_continue:
                     with contextlib.suppress(OSError):
                         conn.sock.send(CONTINUE)
             return
@@ -123,7 +124,7 @@ class RequestBufferingWorker(ThreadWorker):
 
     def handle(self, conn: TConn) -> Any:
         """In a thread: put the buffered request back in front of the socket, then serve as gthread."""
-        buffer, conn.buffer = getattr(conn, "buffer", b""), b""
+        buffer, conn.buffer = bytes(getattr(conn, "buffer", b"")), bytearray()
         conn.sock.setblocking(True)
         conn.init()
         conn.parser.unreader.unread(buffer)

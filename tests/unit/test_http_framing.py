@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.http_framing import MAX_BODY_BYTES, expects_continue, head_end, request_end
+from service.http_framing import MAX_BODY_BYTES, RequestFraming, request_end
 
 GET = b"GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n"
 HEAD = b"POST /photos/process HTTP/1.1\r\nHost: a\r\n"
@@ -18,10 +18,16 @@ CHUNKED = (
 TRAILERS = HEAD + b"Transfer-Encoding: Chunked\r\n\r\n3\r\nabc\r\n0\r\nX-Sum: 1\r\nX-More: 2\r\n\r\n"
 
 
+def _head_end(buffer: bytes) -> int | None:
+    framing = RequestFraming()
+    framing.end(buffer)
+    return framing.head_end
+
+
 def test_a_head_ends_at_its_blank_line_and_not_before() -> None:
-    assert head_end(GET) == len(GET)
-    assert head_end(GET[:-1]) is None
-    assert head_end(b"") is None
+    assert _head_end(GET) == len(GET)
+    assert _head_end(GET[:-1]) is None
+    assert _head_end(b"") is None
 
 
 def test_a_request_without_a_body_ends_at_its_head() -> None:
@@ -42,7 +48,7 @@ def test_a_body_of_known_length_is_waited_for_to_its_last_byte() -> None:
 def test_a_chunked_body_is_waited_for_to_its_last_chunk_and_trailers(request_bytes: bytes) -> None:
     assert request_end(request_bytes) == len(request_bytes)
     assert request_end(request_bytes + GET) == len(request_bytes)
-    for cut in range(head_end(request_bytes) or 0, len(request_bytes)):
+    for cut in range(_head_end(request_bytes) or 0, len(request_bytes)):
         assert request_end(request_bytes[:cut]) is None, request_bytes[:cut]
 
 
@@ -84,7 +90,35 @@ def test_a_chunk_size_line_that_never_ends_ends_the_request_once_too_long() -> N
     assert request_end(request + b"5;" + b"x" * 2000) == len(request)
 
 
+def _expects_continue(buffer: bytes) -> bool:
+    framing = RequestFraming()
+    framing.end(buffer)
+    return framing.expects_continue
+
+
 def test_expect_100_continue_is_recognised_in_any_letter_case() -> None:
-    assert expects_continue(HEAD + b"Expect: 100-Continue\r\nContent-Length: 5\r\n\r\n")
-    assert not expects_continue(HEAD + b"Content-Length: 5\r\n\r\n")
-    assert not expects_continue(HEAD + b"Expect: 100-continue\r\n")  # the head is not complete
+    assert _expects_continue(HEAD + b"Expect: 100-Continue\r\nContent-Length: 5\r\n\r\n")
+    assert not _expects_continue(HEAD + b"Content-Length: 5\r\n\r\n")
+    assert not _expects_continue(HEAD + b"Expect: 100-continue\r\n")  # the head is not complete
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [GET, HEAD + b"Content-Length: 10\r\n\r\n" + b"[1,2,3,45]", CHUNKED, TRAILERS],
+    ids=["no body", "length", "chunks", "trailers"],
+)
+def test_fed_a_byte_at_a_time_one_framing_finds_the_same_end_at_the_last_byte(request_bytes: bytes) -> None:
+    framing, buffer = RequestFraming(), bytearray()
+    for byte in request_bytes[:-1]:
+        buffer.append(byte)
+        assert framing.end(buffer) is None, bytes(buffer)
+    buffer += request_bytes[-1:] + GET
+    assert framing.end(buffer) == len(request_bytes)
+
+
+def test_a_chunked_body_already_read_is_not_walked_again() -> None:
+    framing = RequestFraming()
+    many = HEAD + b"Transfer-Encoding: chunked\r\n\r\n" + b"1\r\nx\r\n" * 10_000
+    assert framing.end(many) is None
+    # Where it resumes: the first chunk not yet whole, here the end of what was received.
+    assert framing.next_chunk == len(many)
