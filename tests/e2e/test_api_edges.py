@@ -16,6 +16,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import pytest
 import requests
 from peewee import Database
 from prometheus_client.parser import text_string_to_metric_families
@@ -25,6 +26,8 @@ from harness.service_processes import BIN, ServiceProcess, free_port, running
 from pipeline.storage import ThumbnailStore
 from service.http_worker import BODY_DEADLINE_S, HEAD_DEADLINE_S, MAX_BUFFERED_BYTES, MAX_HEAD_BYTES
 from service.metrics import METHODS
+from tests.e2e import reliability
+from tests.e2e.reliability import fault
 from tests.support.data import insert_photo
 
 SLOW_CLIENTS = 200
@@ -33,6 +36,13 @@ SLOW_CLIENTS = 200
 ANSWER_TIMEOUT_S = 10
 SLOW_HEAD = b"GET /healthz HTTP/1.1\r\nHost: slow.example\r\nX-Padding: " + b"x" * 400
 SLOW_POST = b"POST /photos/process HTTP/1.1\r\nHost: slow.example\r\n"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def audit(database: Database) -> Iterator[None]:
+    """Count this module's faults in the reliability figures (it follows no photo)."""
+    yield
+    reliability.audit(database, __name__)
 
 
 def _address(api: str) -> tuple[str, int]:
@@ -127,6 +137,7 @@ def _assert_the_api_answers(api: str, photo_id: str) -> None:
 def test_two_hundred_slowloris_connections_do_not_stop_the_api_answering(
     api: str, database: Database
 ) -> None:
+    fault("slow client", SLOW_CLIENTS)
     photo_id = insert_photo(database)
     with slow_clients(api, SLOW_CLIENTS, SLOW_HEAD[:1], SLOW_HEAD[1:]):
         _assert_the_api_answers(api, photo_id)
@@ -135,6 +146,7 @@ def test_two_hundred_slowloris_connections_do_not_stop_the_api_answering(
 def test_two_hundred_connections_dripping_a_body_do_not_stop_the_api_answering(
     api: str, database: Database
 ) -> None:
+    fault("slow client", SLOW_CLIENTS)
     photo_id = insert_photo(database)
     body = b"[" + b" " * 999
     with (
@@ -145,6 +157,7 @@ def test_two_hundred_connections_dripping_a_body_do_not_stop_the_api_answering(
 
 
 def test_a_request_not_whole_within_its_deadline_is_answered_408_and_closed(api: str) -> None:
+    fault("slow client", 2)
     slow_head = socket.create_connection(_address(api), timeout=BODY_DEADLINE_S * 4)
     slow_body = socket.create_connection(_address(api), timeout=BODY_DEADLINE_S * 4)
     with slow_head, slow_body:
@@ -171,6 +184,7 @@ def _answer_or_reset(sock: socket.socket) -> bytes:
 def test_past_the_memory_budget_the_largest_requests_are_refused_and_the_rest_answered(
     api: str, database: Database
 ) -> None:
+    fault("held-back large body", MAX_BUFFERED_BYTES // (1024 * 1024) + 8)
     photo_id = insert_photo(database)
     mib = 1024 * 1024
     budget = MAX_BUFFERED_BYTES // mib
@@ -236,6 +250,7 @@ def test_a_head_arriving_in_pieces_and_pipelined_requests_are_answered(api: str)
 
 
 def test_a_request_head_larger_than_the_cap_is_refused_with_431(api: str) -> None:
+    fault("oversized head")
     sock = socket.create_connection(_address(api), timeout=ANSWER_TIMEOUT_S)
     with sock:
         with suppress(OSError):  # the server may close before it has read it all
@@ -257,6 +272,7 @@ def _request_series(api: str) -> set[tuple[tuple[str, str], ...]]:
 
 
 def test_made_up_methods_and_paths_do_not_grow_the_metrics(api: str) -> None:
+    fault("made-up method or path", 600)
     before = _request_series(api)
     with requests.Session() as session:
         for number in range(300):
@@ -272,6 +288,7 @@ def test_made_up_methods_and_paths_do_not_grow_the_metrics(api: str) -> None:
 def test_healthz_through_gunicorn_says_down_and_only_the_log_has_the_drivers_error(
     service_env: dict[str, str], log_dir: Path
 ) -> None:
+    fault("missing database")
     missing_db = "photo_processor_no_such_database"
     pg_uri = f"{service_env['PG_CONNECTION_URI'].rsplit('/', 1)[0]}/{missing_db}"
     port = free_port()
