@@ -111,7 +111,10 @@ def slow_clients(api: str, count: int, sent: bytes, dripped: bytes) -> Iterator[
             if number % 2:
                 sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: slow.example\r\n\r\n")
                 assert _read_response(sock).startswith(b"HTTP/1.1 200 "), number
-            sock.sendall(sent)
+            # A kept-alive one may have been closed meanwhile, on a slow machine (after 2 s idle):
+            # then it is one slow client fewer, not a failure.
+            with suppress(OSError):
+                sock.sendall(sent)
         dripper = threading.Thread(target=drip, daemon=True)
         dripper.start()
         yield sockets
@@ -204,7 +207,10 @@ def test_past_the_memory_budget_the_largest_requests_are_refused_and_the_rest_an
 
     held = [answer for answer in answers if answer.startswith(b"HTTP/1.1 408 ")]
     refused = [answer for answer in answers if answer not in held]
-    assert all(answer.startswith(b"HTTP/1.1 503 ") or answer == b"reset" for answer in refused), refused
+    # Refused: a 503, or the connection closed or reset (our bytes unread) before it arrived.
+    assert all(answer.startswith(b"HTTP/1.1 503 ") or answer in (b"reset", b"") for answer in refused), (
+        refused
+    )
     # The budget was used (and no more): those it held waited for their deadline, then got a 408.
     assert budget - 4 <= len(held) <= budget
     assert len(refused) >= 8
