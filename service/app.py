@@ -51,7 +51,9 @@ def create_app(
     app.add_route("/photos/process", EnqueuePhotos(send))
     app.add_route("/photos/{photo_id}", PhotoItem())
     app.add_route("/stats", Stats())
-    app.add_route(THUMBS_ROUTE + "/{path:path}", ThumbnailFile(ThumbnailStore(config.thumbs_dir)))
+    # With a token set, the thumbnails are not for everyone: no shared cache may keep them.
+    thumbnails = ThumbnailFile(ThumbnailStore(config.thumbs_dir), private=bool(config.api_token))
+    app.add_route(THUMBS_ROUTE + "/{path:path}", thumbnails)
     app.add_route("/healthz", Health(health_checks))
     app.add_route("/openapi.json", OpenApiDocument())
     app.add_route("/metrics", MetricsEndpoint())

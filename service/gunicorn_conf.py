@@ -14,7 +14,8 @@ _service = load_config()
 bind = f"{_service.host}:{_service.port}"
 # gthread: peewee, psycopg2 and pika's BlockingConnection all block; each thread holds its own
 # database and broker connection. 2 processes x 4 threads suits a small JSON API on 2 cores.
-worker_class = "gthread"
+# Ours reads each request whole in the event loop, so that slow clients cannot hold the threads.
+worker_class = "service.http_worker.RequestBufferingWorker"
 workers = _service.web_workers
 threads = _service.web_threads
 # pika connections are not fork-safe: each worker process must build its own app.

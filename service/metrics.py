@@ -34,6 +34,15 @@ LATENCY = prom.Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 
+# The methods a client may send are unbounded (any token); so that a label cannot be made to
+# grow by them, only the standard ones (RFC 9110, and PATCH) are named, the rest are "other".
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"})
+
+
+def method_label(method: str) -> str:
+    """The request method as a metric label: a standard method, or "other"."""
+    return method if method in METHODS else "other"
+
 
 class RequestMetrics:
     """Falcon middleware timing every request and counting it by route template and status."""
@@ -45,12 +54,14 @@ class RequestMetrics:
         self, req: falcon.Request, resp: falcon.Response, resource: Any, req_succeeded: bool
     ) -> None:
         started = getattr(req.context, "metrics_started", None)
-        # The route template, not the path: one series per route, whatever UUIDs are asked for.
+        # The route template, not the path: one series per route, whatever paths are asked for
+        # (an unknown path is "unmatched"). Labels never take a value from the client as sent.
         route = req.uri_template or "unmatched"
+        method = method_label(req.method)
         status = str(resp.status_code)
-        REQUESTS.labels(route, req.method, status).inc()
+        REQUESTS.labels(route, method, status).inc()
         if started is not None:
-            LATENCY.labels(route, req.method).observe(time.perf_counter() - started)
+            LATENCY.labels(route, method).observe(time.perf_counter() - started)
 
 
 class PhotoStatusCollector(Collector):

@@ -82,7 +82,7 @@ async function eachPage(status, each) {
 // ---- Thumbnails -------------------------------------------------------------------------------
 // An <img src> cannot send an Authorization header. Without a token the browser loads the href
 // itself (and caches it); with one, we fetch the file with the header and show it through a
-// blob: URL. A thumbnail never changes once written, so each is fetched once per page shown.
+// blob: URL, fetched once per page shown (a photo processed again shows its new one on reload).
 const blobs = new Map(); // href -> Promise of a blob: URL
 
 function thumbnailSource(href) {

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import re
 import uuid
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import falcon.testing
 from peewee import Database
 
+from config import Config
 from pipeline.storage import ThumbnailStore
+from service.app import create_app
 from tests.support.data import insert_photo
+
+TOKEN = "thumbnail-test-token"
 
 
 def _complete(database: Database, thumbs_dir: Path, photo_id: str, data: bytes = b"\xff\xd8jpeg") -> str:
@@ -109,6 +115,58 @@ def test_a_thumbnail_is_served_with_caching_headers_and_revalidates_with_its_eta
 
     again = client.simulate_get(f"/thumbs/{relpath}", headers={"If-None-Match": result.headers["etag"]})
     assert again.status_code == 304
+
+
+def test_a_thumbnail_is_cached_publicly_only_a_minute_then_revalidated(
+    client: falcon.testing.TestClient, database: Database, thumbs_dir: Path
+) -> None:
+    relpath = _complete(database, thumbs_dir, insert_photo(database))
+
+    result = client.simulate_get(f"/thumbs/{relpath}")
+
+    directives = _directives(result.headers["cache-control"])
+    assert directives == {"public", "max-age=60", "must-revalidate"}
+    assert "immutable" not in directives
+    again = client.simulate_get(f"/thumbs/{relpath}", headers={"If-None-Match": result.headers["etag"]})
+    assert again.status_code == 304
+    assert _directives(again.headers["cache-control"]) == directives
+
+
+def test_a_thumbnail_rewritten_by_processing_again_gets_a_new_etag_and_is_served_anew(
+    client: falcon.testing.TestClient, database: Database, thumbs_dir: Path
+) -> None:
+    photo_id = insert_photo(database)
+    relpath = _complete(database, thumbs_dir, photo_id, b"\xff\xd8 thumbnail A")
+    first = client.simulate_get(f"/thumbs/{relpath}")
+
+    # What processing the photo again does: the same name, written anew (temporary file, rename),
+    # here at once and with as many bytes, so that neither the size nor the time tells them apart.
+    assert ThumbnailStore(thumbs_dir).write(uuid.UUID(photo_id), b"\xff\xd8 thumbnail B", ".jpg") == relpath
+    again = client.simulate_get(f"/thumbs/{relpath}", headers={"If-None-Match": first.headers["etag"]})
+
+    assert again.status_code == 200
+    assert again.content == b"\xff\xd8 thumbnail B"
+    assert again.headers["etag"] != first.headers["etag"]
+
+
+def test_with_a_token_set_a_thumbnail_is_private_to_the_browser(
+    config: Config, database: Database, thumbs_dir: Path, actors_package: Any
+) -> None:
+    relpath = _complete(database, thumbs_dir, insert_photo(database))
+    locked = falcon.testing.TestClient(
+        create_app(replace(config, api_token=TOKEN), db=database, send=print, health_checks={})
+    )
+
+    result = locked.simulate_get(f"/thumbs/{relpath}", headers={"Authorization": f"Bearer {TOKEN}"})
+
+    assert result.status_code == 200
+    directives = _directives(result.headers["cache-control"])
+    assert directives == {"private", "max-age=60", "must-revalidate"}
+    assert "public" not in directives
+
+
+def _directives(cache_control: str) -> set[str]:
+    return {directive.strip() for directive in cache_control.split(",")}
 
 
 def test_paths_outside_the_thumbnails_folder_are_not_served(client: falcon.testing.TestClient) -> None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import falcon.testing
+import pytest
 from peewee import Database
 from prometheus_client.parser import text_string_to_metric_families
 
+from service.metrics import METHODS
 from tests.support.data import insert_photo
 
 
@@ -50,3 +52,41 @@ def test_metrics_count_requests_by_route_template_and_photos_by_status(
         (("method", "GET"), ("route", "/photos/{photo_id}")),
     )
     assert after[latency] - before.get(latency, 0) == 2
+
+
+def _label_values(text: str, label: str) -> set[str]:
+    """The values `label` takes in the request counter's samples."""
+    return {
+        dict(labels)[label]
+        for name, labels in _samples(text)
+        if name == "photo_processor_http_requests_total"
+    }
+
+
+@pytest.mark.filterwarnings("ignore:Unknown REQUEST_METHOD")  # wsgiref's validator, in TestClient
+def test_made_up_methods_and_unknown_paths_are_counted_under_bounded_labels(
+    client: falcon.testing.TestClient,
+) -> None:
+    before = _samples(client.simulate_get("/metrics").text)
+    for number in range(300):
+        client.simulate_request(f"MADEUP{number}", "/photos")
+        client.simulate_get(f"/no/such/path/{number}")
+    client.simulate_request("get", "/photos")  # methods are case-sensitive: this is not GET
+
+    text = client.simulate_get("/metrics").text
+    after = _samples(text)
+
+    assert _label_values(text, "method") <= METHODS | {"other"}
+    assert "unmatched" in _label_values(text, "route")
+    assert not any(route.startswith("/no/") for route in _label_values(text, "route"))
+    # Falcon answers an unknown method 400, before routing.
+    other = [key for key in after if key[0].endswith("_requests_total") and ("method", "other") in key[1]]
+    assert sum(after[key] - before.get(key, 0) for key in other) == 301
+    unmatched = (
+        "photo_processor_http_requests_total",
+        (("method", "GET"), ("route", "unmatched"), ("status", "404")),
+    )
+    assert after[unmatched] - before.get(unmatched, 0) == 300
+    # 601 requests add 2 series at most (other, 400; GET, unmatched, 404), and /metrics' own.
+    new_series = {key for key in set(after) - set(before) if key[0] == "photo_processor_http_requests_total"}
+    assert len(new_series) <= 3, sorted(new_series)

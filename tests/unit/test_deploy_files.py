@@ -93,9 +93,23 @@ def test_compose_has_the_four_services_with_healthchecks_and_restart_policies() 
     for name, service in services.items():
         assert "healthcheck" in service, name
         assert service.get("restart") in ("unless-stopped", "always", "on-failure"), name
-    assert "15672:15672" in services["rabbitmq"]["ports"]
+    assert "127.0.0.1:15672:15672" in services["rabbitmq"]["ports"]
     assert services["rabbitmq"]["image"].endswith("-management")
-    assert "3000:3000" in services["web"]["ports"]
+    assert "127.0.0.1:3000:3000" in services["web"]["ports"]
+
+
+def test_compose_publishes_every_port_on_the_loopback_interface_only() -> None:
+    published = [
+        (name, port) for name, service in _compose()["services"].items() for port in service.get("ports", [])
+    ]
+    assert {str(port).rsplit(":", 1)[1] for _, port in published} == {"5432", "5672", "15672", "3000"}
+    for name, port in published:
+        # host address, host port, container port: nothing on 0.0.0.0 or [::].
+        assert isinstance(port, str), name
+        assert port.startswith("127.0.0.1:"), f"{name}: {port}"
+        assert port.count(":") == 2, f"{name}: {port}"
+    readme = (REPO / "README.md").read_text()
+    assert "docker-compose.override.yml" in readme, "the README says how to open a port"
 
 
 def test_web_and_worker_run_the_procfile_entries_of_one_image_once_the_services_are_healthy() -> None:
@@ -185,9 +199,9 @@ def test_the_readme_names_the_ports_and_the_thumbnails_folder_that_compose_uses(
     readme = (REPO / "README.md").read_text()
     services = _compose()["services"]
     assert "http://localhost:3000/" in readme
-    assert "3000:3000" in services["web"]["ports"]
+    assert "127.0.0.1:3000:3000" in services["web"]["ports"]
     assert "http://localhost:15672/" in readme
-    assert "15672:15672" in services["rabbitmq"]["ports"]
+    assert "127.0.0.1:15672:15672" in services["rabbitmq"]["ports"]
     assert "./waldo-app-thumbs" in readme
     assert "make docker-up" in readme
     assert "make docker-down" in readme

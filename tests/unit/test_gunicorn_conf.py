@@ -56,3 +56,13 @@ def test_gunicorn_accepts_every_setting_the_file_defines(monkeypatch: pytest.Mon
         gunicorn.set(name, value)
     assert {"bind", "workers", "threads", "worker_class", "logconfig_dict", "on_starting"} <= set(applied)
     assert (gunicorn.bind, gunicorn.workers, gunicorn.threads) == (["127.0.0.1:3000"], 2, 4)
+
+
+def test_gunicorn_runs_our_worker_class_that_reads_requests_whole_in_its_event_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from service.http_worker import RequestBufferingWorker
+
+    gunicorn = GunicornConfig()
+    gunicorn.set("worker_class", _gunicorn_conf(monkeypatch)["worker_class"])
+    assert gunicorn.worker_class is RequestBufferingWorker
