@@ -14,7 +14,7 @@ import threading
 import zlib
 from collections.abc import Iterator
 
-from PIL import ExifTags, Image, TiffImagePlugin, UnidentifiedImageError
+from PIL import ExifTags, Image, PngImagePlugin, TiffImagePlugin, UnidentifiedImageError
 
 from pipeline.errors import CorruptImage, ImageTooLarge, NotAnImage
 
@@ -49,6 +49,10 @@ DECODE_ERRORS = (
     struct.error,
     zlib.error,
 )
+
+# PNG text chunks Pillow keeps in `info` (we use none), in bytes: its own limit is 64 MB, memory
+# that a small file of compressed text could take on top of the decode budget.
+PNG_TEXT_BYTES = 8 << 20
 
 _setup_lock = threading.Lock()
 _setup_done = False
@@ -150,6 +154,7 @@ def _setup_pillow() -> None:
       Pillow's check would instead warn (an error under pytest) from 89 MP and refuse only from
       179 MP, whatever the limit was configured to. Setting it is process-wide but idempotent,
       and the worker opens images through this module only.
+    - Lower Pillow's allowance for PNG text chunks to PNG_TEXT_BYTES (counted in the decode budget).
     """
     global _setup_done
     if _setup_done:
@@ -162,4 +167,5 @@ def _setup_pillow() -> None:
         Image.init()
         pillow_heif.register_heif_opener()
         Image.MAX_IMAGE_PIXELS = None
+        PngImagePlugin.MAX_TEXT_MEMORY = PNG_TEXT_BYTES
         _setup_done = True

@@ -2,8 +2,10 @@
 
 Where the time goes, and so the order of the steps: decoding a 12 MP JPEG costs ~22 ms at 1/8
 scale and ~130 ms at full size, so nothing touches full-size pixels. The size, orientation and
-pixel limit are read from the header. JPEG is decoded at a reduced DCT scale (`draft`); formats
-with no reduced decoding (PNG, TIFF, WebP, HEIC...) are decoded whole. Either is then converted and box-reduced a tile at a time, never
+pixel limit are read from the header, and the memory decoding will take is estimated from it
+(pipeline/decode_budget.py): more than MAX_DECODE_MB is refused before decoding. JPEG is
+decoded at a reduced DCT scale (`draft`); formats with no reduced decoding (PNG, TIFF, WebP,
+HEIC...) are decoded whole. Either is then converted and box-reduced a tile at a time, never
 copied at full size (pipeline/shrink.py), resized, and only then colour-converted and turned.
 See bench/RESULTS.md for the figures.
 """
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from pipeline import colour, shrink
+from pipeline import colour, decode_budget, shrink
 from pipeline.decoding import decoding, exif_orientation, open_image, orientation_before_loading
 from pipeline.formats import OUTPUT_FORMATS
 
@@ -74,15 +76,17 @@ def make_thumbnail(
     max_size: int = 320,
     quality: int = 85,
     max_pixels: int = 100_000_000,
+    max_decode_mb: int = 256,
 ) -> Thumbnail:
     """Thumbnail the image in `data` to fit a `max_size` square, upright, in sRGB, never enlarged.
 
     Opaque images give a progressive JPEG of `quality`; images with transparency give a WebP
     (lossy colour at `quality`, lossless alpha). No metadata is carried over. Raises
-    NotAnImage, CorruptImage or ImageTooLarge (more than `max_pixels`, told by the header).
+    NotAnImage, CorruptImage or ImageTooLarge (more than `max_pixels`, or more than `max_decode_mb`
+    of memory to decode, both told by the header).
     """
     started = time.perf_counter()
-    small = thumbnail_image(data, max_size=max_size, max_pixels=max_pixels)
+    small = thumbnail_image(data, max_size=max_size, max_pixels=max_pixels, max_decode_mb=max_decode_mb)
     decoded = time.perf_counter()
     encoded, fmt = _encode(small, quality)
     return Thumbnail(
@@ -110,14 +114,14 @@ def dct_scale(size: tuple[int, int], target: tuple[int, int]) -> int:
     return 1
 
 
-def thumbnail_image(data: bytes, *, max_size: int = 320, max_pixels: int = 100_000_000) -> Image.Image:
+def thumbnail_image(
+    data: bytes, *, max_size: int = 320, max_pixels: int = 100_000_000, max_decode_mb: int = 256
+) -> Image.Image:
     """The thumbnail of `make_thumbnail` as an image, before encoding (tests and the bench compare it)."""
     with open_image(data, max_pixels=max_pixels) as image, decoding(image):
         orientation = orientation_before_loading(image)
-        # Fitting in a square gives the same size either way up, so the target in stored pixels
-        # does not depend on the orientation (which some formats only tell after their pixels).
-        target = fit_within(image.size, max_size)
-        scale = dct_scale(image.size, target) if image.format in _JPEG_FORMATS else 1
+        target, scale, needed = _plan(image, data, max_size)
+        decode_budget.check(image, needed, max_decode_mb=max_decode_mb)
         box = None
         if scale > 1:
             # Asking for size // scale makes Pillow pick exactly `scale`; nothing is decoded yet.
@@ -139,6 +143,22 @@ def thumbnail_image(data: bytes, *, max_size: int = 320, max_pixels: int = 100_0
     if orientation in _TRANSPOSE:
         small = small.transpose(_TRANSPOSE[orientation])
     return small
+
+
+def decode_bytes(data: bytes, *, max_size: int = 320) -> int:
+    """The memory the decode budget counts for thumbnailing `data` (tests and the bench show it)."""
+    with open_image(data, max_pixels=1 << 62) as image, decoding(image):
+        orientation_before_loading(image)
+        return _plan(image, data, max_size)[2]
+
+
+def _plan(image: Image.Image, data: bytes, max_size: int) -> tuple[tuple[int, int], int, int]:
+    """The thumbnail's size in stored pixels, the JPEG DCT scale and the decode budget's estimate."""
+    # Fitting in a square gives the same size either way up, so the target in stored pixels does
+    # not depend on the orientation (which some formats only tell after their pixels).
+    target = fit_within(image.size, max_size)
+    scale = dct_scale(image.size, target) if image.format in _JPEG_FORMATS else 1
+    return target, scale, decode_budget.needed(image, data, scale=scale, target=target, gap=REDUCING_GAP)
 
 
 def _encode(image: Image.Image, quality: int) -> tuple[bytes, str]:
