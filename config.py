@@ -87,6 +87,12 @@ class Config:
     max_image_pixels: int = setting(
         100_000_000, "the largest image, in pixels, read from its header before decoding", low=1
     )
+    max_decode_mb: int = setting(
+        256,
+        "the most memory, in MB, decoding one image may take, estimated from its header before "
+        "decoding (with 1 worker thread, 256 keeps the worker under 300 MB)",
+        low=16,
+    )
     thumb_max: int = setting(320, "the bounding box of a thumbnail, in pixels", low=1, high=4096)
     thumb_quality: int = setting(85, "the JPEG quality of a thumbnail", low=1, high=95)
 

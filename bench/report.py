@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import statistics
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from importlib import metadata
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -71,27 +73,61 @@ def machine() -> list[tuple[str, str]]:
     return rows
 
 
-def render(sections: list[Section], *, machine_rows: list[tuple[str, str]], command: str) -> str:
+@dataclass
+class Run:
+    """One suite's latest run: the command, the day and the machine it ran on, and its section."""
+
+    command: str
+    date: str
+    machine: list[tuple[str, str]]
+    section: Section
+
+
+def load(path: Path) -> dict[str, Run]:
+    """The latest run of each suite, as `save` kept them ({} when there is no file yet)."""
+    if not path.exists():
+        return {}
+    runs = {}
+    for name, raw in json.loads(path.read_text()).items():
+        targets = [Target(**row) for row in raw["section"]["targets"]]
+        section = Section(raw["section"]["title"], targets, raw["section"]["body"])
+        runs[name] = Run(raw["command"], raw["date"], [tuple(row) for row in raw["machine"]], section)
+    return runs
+
+
+def save(path: Path, runs: dict[str, Run]) -> None:
+    """Keep each suite's latest run, so that running one suite keeps the others' figures."""
+    path.write_text(json.dumps({name: asdict(run) for name, run in runs.items()}, indent=1) + "\n")
+
+
+def render(runs: dict[str, Run]) -> str:
     """RESULTS.md: the machine, every suite's targets in one table, then each suite's detail."""
+    latest = max(runs.values(), key=lambda run: run.date)
     lines = [
         "# Benchmark results",
         "",
-        f"Written by `{command}`; every ratio compares figures of this same run.",
+        "Written by `python -m bench`, which keeps each suite's latest run (bench/RESULTS.json):",
+        "`--only NAME` measures one suite again and leaves the others' figures as they were. Every",
+        "ratio compares figures of one suite's same run; each suite says which run, and where its",
+        "machine differed from this one (the latest run's).",
         "",
         "| machine | |",
         "| --- | --- |",
-        *(f"| {name} | {value} |" for name, value in machine_rows),
+        *(f"| {name} | {value} |" for name, value in latest.machine),
         "",
         "## Targets",
         "",
         "| measure | measured | target | met | |",
         "| --- | --- | --- | --- | --- |",
     ]
-    for section in sections:
-        for row in section.targets:
+    for run in runs.values():
+        for row in run.section.targets:
             met = "yes" if row.met else "**no**"
             lines.append(f"| {row.measure} | {row.value} | {row.target} | {met} | {row.detail} |")
     lines.append("")
-    for section in sections:
-        lines += [f"## {section.title}", "", *section.body, ""]
+    for run in runs.values():
+        differs = [f"{name} {value}" for name, value in run.machine if (name, value) not in latest.machine]
+        where = f"; there: {', '.join(differs)}" if differs else ""
+        lines += [f"## {run.section.title}", "", f"Measured by `{run.command}` on {run.date}{where}.", ""]
+        lines += [*run.section.body, ""]
     return "\n".join(lines).rstrip() + "\n"

@@ -3,12 +3,14 @@
 A suite is a function taking `quick` and returning a `report.Section`: its target rows (each
 with the measured figure and whether the target is met) and free Markdown explaining them.
 To add one (worker end to end, API), write the function in its own module and list it in
-SUITES; `--only NAME` runs a subset, and RESULTS.md then holds only what ran.
+SUITES; `--only NAME` runs a subset: the other suites' latest figures are kept (bench/RESULTS.json)
+and RESULTS.md shows them all, each with the run it came from.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import sys
 import time
 from collections.abc import Callable
@@ -27,6 +29,13 @@ def _thumbnail(quick: bool) -> Section:
     return thumbnails.run(quick=quick)
 
 
+def _memory(quick: bool) -> Section:
+    """The peak-RSS suite (Pillow only: runs where the libvips baselines are not installed)."""
+    from bench import rss
+
+    return rss.run(quick=quick)
+
+
 def _system(quick: bool) -> Section:
     """The system suite (real worker and API processes on a database and vhost of its own)."""
     from bench import system
@@ -36,6 +45,7 @@ def _system(quick: bool) -> Section:
 
 SUITES: dict[str, Callable[[bool], Section]] = {
     "thumbnail": _thumbnail,
+    "memory": _memory,
     "system": _system,
 }
 
@@ -51,18 +61,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args(argv)
     names = args.only or list(SUITES)
-    sections = []
-    for name in names:
-        started = time.perf_counter()
-        print(f"== suite {name}", flush=True)
-        sections.append(SUITES[name](args.quick))
-        print(f"== suite {name} took {time.perf_counter() - started:.0f} s", flush=True)
+    runs_file = args.out.with_suffix(".json")
+    runs = report.load(runs_file)
     command = (
         "python -m bench"
         + "".join(f" --only {name}" for name in args.only or [])
         + (" --quick" if args.quick else "")
     )
-    args.out.write_text(report.render(sections, machine_rows=report.machine(), command=command))
+    sections = []
+    for name in names:
+        started = time.perf_counter()
+        print(f"== suite {name}", flush=True)
+        sections.append(SUITES[name](args.quick))
+        runs[name] = report.Run(command, datetime.date.today().isoformat(), report.machine(), sections[-1])
+        print(f"== suite {name} took {time.perf_counter() - started:.0f} s", flush=True)
+    ordered = {name: runs[name] for name in SUITES if name in runs}
+    report.save(runs_file, ordered)
+    args.out.write_text(report.render(ordered))
     missed = [row.measure for section in sections for row in section.targets if not row.met]
     print(f"wrote {args.out}; targets missed: {', '.join(missed) or 'none'}")
     return 1 if missed and args.strict else 0

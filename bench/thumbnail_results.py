@@ -70,7 +70,7 @@ def targets(
     psnrs: dict[str, dict[str, float]],
     titles: dict[str, str],
 ) -> None:
-    """The rows of issue 4's targets that this suite measures (the RSS rows come from `rss`)."""
+    """The rows of issue 4's targets that this suite measures (the RSS rows are the memory suite's, bench/rss.py)."""
 
     def versus_vips(key: str, limit: float) -> Target:
         ours, vips = medians[key]["ours"], libvips_ms(medians[key]) or math.nan

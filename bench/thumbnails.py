@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageChops, ImageStat
 
-from bench import corpus, methods, rss
+from bench import corpus, methods
 from bench import thumbnail_results as results
 from bench.report import Section, median_ms
 from pipeline import thumbnail
@@ -64,7 +64,7 @@ CASES = (
 
 
 def run(*, quick: bool = False) -> Section:
-    """Measure every case and the peak RSS rows; return the section for RESULTS.md."""
+    """Measure every case; return the section for RESULTS.md (peak RSS is the memory suite's)."""
     corpus.ensure()
     section = Section("Thumbnails")
     medians: dict[str, dict[str, float]] = {}
@@ -81,7 +81,6 @@ def run(*, quick: bool = False) -> Section:
             f"{case.title}: " + ", ".join(f"{m} {v:.1f} ms" for m, v in medians[case.key].items()), flush=True
         )
     results.targets(section, medians, psnrs, {case.key: case.title for case in CASES})
-    rss.section_rows(section)
     results.notes(section, medians)
     return section
 

@@ -14,7 +14,7 @@ import threading
 import zlib
 from collections.abc import Iterator
 
-from PIL import ExifTags, Image, UnidentifiedImageError
+from PIL import ExifTags, Image, PngImagePlugin, TiffImagePlugin, UnidentifiedImageError
 
 from pipeline.errors import CorruptImage, ImageTooLarge, NotAnImage
 
@@ -49,6 +49,10 @@ DECODE_ERRORS = (
     struct.error,
     zlib.error,
 )
+
+# PNG text chunks Pillow keeps in `info` (we use none), in bytes: its own limit is 64 MB, memory
+# that a small file of compressed text could take on top of the decode budget.
+PNG_TEXT_BYTES = 8 << 20
 
 _setup_lock = threading.Lock()
 _setup_done = False
@@ -98,14 +102,34 @@ def exif_orientation(image: Image.Image) -> int:
 
     Malformed EXIF never fails a photo: whatever the parser raises means "no orientation".
     Some decoders apply the orientation themselves and then report 1: libheif (HEIC, through
-    pillow-heif) and Pillow's TIFF plugin, which rotates the full-size image on load. Pillow's
-    AVIF plugin reports its irot/imir boxes as the EXIF orientation, which we apply.
+    pillow-heif). Pillow's TIFF plugin would too, on the full-size image, unless
+    `orientation_before_loading` took the tag out first. Pillow's AVIF plugin reports its
+    irot/imir boxes as the EXIF orientation, which we apply.
     """
     try:
         value = image.getexif().get(ExifTags.Base.Orientation, 1)
     except Exception:
         return 1
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def orientation_before_loading(image: Image.Image) -> int | None:
+    """The orientation of a JPEG or TIFF (opened, not loaded); None for other formats, whose EXIF
+    may come after the pixels: ask `exif_orientation` once they are loaded.
+
+    A TIFF's orientation is also taken out of the image, so that Pillow's loader does not turn the
+    full-size image (400 MB more at 100 MP): the thumbnail is turned instead, like any other.
+    """
+    if image.format in ("JPEG", "MPO"):
+        return exif_orientation(image)
+    if not isinstance(image, TiffImagePlugin.TiffImageFile):
+        return None
+    orientation = exif_orientation(image)
+    # What the loader's exif_transpose reads: the cached EXIF (the tag, or XMP's tiff:Orientation).
+    image.getexif().pop(ExifTags.Base.Orientation, None)
+    if image.tag_v2.pop(ExifTags.Base.Orientation, None) in (5, 6, 7, 8):
+        image._size = (image.height, image.width)  # open() announced it turned; it stays as stored
+    return orientation
 
 
 def _looks_like(data: bytes) -> str | None:
@@ -130,6 +154,7 @@ def _setup_pillow() -> None:
       Pillow's check would instead warn (an error under pytest) from 89 MP and refuse only from
       179 MP, whatever the limit was configured to. Setting it is process-wide but idempotent,
       and the worker opens images through this module only.
+    - Lower Pillow's allowance for PNG text chunks to PNG_TEXT_BYTES (counted in the decode budget).
     """
     global _setup_done
     if _setup_done:
@@ -142,4 +167,5 @@ def _setup_pillow() -> None:
         Image.init()
         pillow_heif.register_heif_opener()
         Image.MAX_IMAGE_PIXELS = None
+        PngImagePlugin.MAX_TEXT_MEMORY = PNG_TEXT_BYTES
         _setup_done = True

@@ -90,7 +90,8 @@ class CorruptImage(PermanentError):
 
 
 class ImageTooLarge(PermanentError):
-    """Raised when the header announces more pixels than MAX_IMAGE_PIXELS."""
+    """Raised when the header announces more pixels than MAX_IMAGE_PIXELS, or an image that
+    would take more memory than MAX_DECODE_MB to decode."""
 
     code = "image_too_large"
 

@@ -84,6 +84,7 @@ class PhotoProcessor:
                 max_size=config.thumb_max,
                 quality=config.thumb_quality,
                 max_pixels=config.max_image_pixels,
+                max_decode_mb=config.max_decode_mb,
             ),
             store=store,
             max_attempts=config.retry_max + 1,

@@ -2,22 +2,25 @@
 
 Where the time goes, and so the order of the steps: decoding a 12 MP JPEG costs ~22 ms at 1/8
 scale and ~130 ms at full size, so nothing touches full-size pixels. The size, orientation and
-pixel limit are read from the header; JPEG is decoded at a reduced DCT scale (`draft`); the
-resize, colour conversion and rotation happen on the reduced or the small image. Formats with
-no reduced decoding (PNG, WebP, HEIC...) are decoded whole, then box-reduced and resized.
+pixel limit are read from the header, and the memory decoding will take is estimated from it
+(pipeline/decode_budget.py): more than MAX_DECODE_MB is refused before decoding. JPEG is
+decoded at a reduced DCT scale (`draft`); formats with no reduced decoding (PNG, TIFF, WebP,
+HEIC...) are decoded whole. Either is then converted and box-reduced a tile at a time, never
+copied at full size (pipeline/shrink.py), resized, and only then colour-converted and turned.
 See bench/RESULTS.md for the figures.
 """
 
 from __future__ import annotations
 
+import functools
 import io
 import time
 from dataclasses import dataclass
 
 from PIL import Image
 
-from pipeline import colour
-from pipeline.decoding import decoding, exif_orientation, open_image
+from pipeline import colour, decode_budget, shrink
+from pipeline.decoding import decoding, exif_orientation, open_image, orientation_before_loading
 from pipeline.formats import OUTPUT_FORMATS
 
 # JPEG is decoded at the smallest DCT scale (1/8, 1/4, 1/2) that still leaves the resize this
@@ -68,16 +71,22 @@ class Thumbnail:
 
 
 def make_thumbnail(
-    data: bytes, *, max_size: int = 320, quality: int = 85, max_pixels: int = 100_000_000
+    data: bytes,
+    *,
+    max_size: int = 320,
+    quality: int = 85,
+    max_pixels: int = 100_000_000,
+    max_decode_mb: int = 256,
 ) -> Thumbnail:
     """Thumbnail the image in `data` to fit a `max_size` square, upright, in sRGB, never enlarged.
 
     Opaque images give a progressive JPEG of `quality`; images with transparency give a WebP
     (lossy colour at `quality`, lossless alpha). No metadata is carried over. Raises
-    NotAnImage, CorruptImage or ImageTooLarge.
+    NotAnImage, CorruptImage or ImageTooLarge (more than `max_pixels`, or more than `max_decode_mb`
+    of memory to decode, both told by the header).
     """
     started = time.perf_counter()
-    small = thumbnail_image(data, max_size=max_size, max_pixels=max_pixels)
+    small = thumbnail_image(data, max_size=max_size, max_pixels=max_pixels, max_decode_mb=max_decode_mb)
     decoded = time.perf_counter()
     encoded, fmt = _encode(small, quality)
     return Thumbnail(
@@ -105,40 +114,51 @@ def dct_scale(size: tuple[int, int], target: tuple[int, int]) -> int:
     return 1
 
 
-def thumbnail_image(data: bytes, *, max_size: int = 320, max_pixels: int = 100_000_000) -> Image.Image:
+def thumbnail_image(
+    data: bytes, *, max_size: int = 320, max_pixels: int = 100_000_000, max_decode_mb: int = 256
+) -> Image.Image:
     """The thumbnail of `make_thumbnail` as an image, before encoding (tests and the bench compare it)."""
     with open_image(data, max_pixels=max_pixels) as image, decoding(image):
-        if image.format not in _JPEG_FORMATS:
-            image.load()  # no reduced decoding for these; some keep their EXIF after the pixels
-        orientation = exif_orientation(image)
-        upright = fit_within(_transposed(image.size, orientation), max_size)
-        target = _transposed(upright, orientation)
+        orientation = orientation_before_loading(image)
+        target, scale, needed = _plan(image, data, max_size)
+        decode_budget.check(image, needed, max_decode_mb=max_decode_mb)
         box = None
-        if image.format in _JPEG_FORMATS and (scale := dct_scale(image.size, target)) > 1:
+        if scale > 1:
             # Asking for size // scale makes Pillow pick exactly `scale`; nothing is decoded yet.
             drafted = image.draft(None, (image.width // scale, image.height // scale))
             box = drafted[1] if drafted else None
         image.load()
+        if orientation is None:
+            orientation = exif_orientation(image)
         icc_profile = image.info.get("icc_profile")
-        small = colour.resizable(image)
-        if box is not None and small.mode == "CMYK":
+        convert = colour.resizable
+        if box is not None and image.mode == "CMYK":
             # CMYK to sRGB is far from linear (black generation, ink limits): converting at the
             # DCT-reduced size rather than after the resize gives 43 dB instead of 39 against a
             # full-size conversion, for 6 ms more per 12 MP photo.
-            small, icc_profile = colour.to_srgb(small, icc_profile), None
-        if small.size != target:
-            small = small.resize(target, Image.Resampling.LANCZOS, box=box, reducing_gap=REDUCING_GAP)
-        elif small is image:
-            small = image.copy()  # closing the source frees its pixels, full-size ones included
+            convert, icc_profile = functools.partial(colour.to_srgb, icc_profile=icc_profile), None
+        # A new image: closing the source frees its pixels, full-size ones included.
+        small = shrink.resized(image, target, box=box, gap=REDUCING_GAP, convert=convert)
     small = colour.to_srgb(small, icc_profile)
     if orientation in _TRANSPOSE:
         small = small.transpose(_TRANSPOSE[orientation])
     return small
 
 
-def _transposed(size: tuple[int, int], orientation: int) -> tuple[int, int]:
-    """`size` with width and height swapped when `orientation` turns the image by 90 degrees."""
-    return (size[1], size[0]) if orientation >= 5 else size
+def decode_bytes(data: bytes, *, max_size: int = 320) -> int:
+    """The memory the decode budget counts for thumbnailing `data` (tests and the bench show it)."""
+    with open_image(data, max_pixels=1 << 62) as image, decoding(image):
+        orientation_before_loading(image)
+        return _plan(image, data, max_size)[2]
+
+
+def _plan(image: Image.Image, data: bytes, max_size: int) -> tuple[tuple[int, int], int, int]:
+    """The thumbnail's size in stored pixels, the JPEG DCT scale and the decode budget's estimate."""
+    # Fitting in a square gives the same size either way up, so the target in stored pixels does
+    # not depend on the orientation (which some formats only tell after their pixels).
+    target = fit_within(image.size, max_size)
+    scale = dct_scale(image.size, target) if image.format in _JPEG_FORMATS else 1
+    return target, scale, decode_budget.needed(image, data, scale=scale, target=target, gap=REDUCING_GAP)
 
 
 def _encode(image: Image.Image, quality: int) -> tuple[bytes, str]:

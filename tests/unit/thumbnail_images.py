@@ -124,13 +124,13 @@ def psnr(image: Image.Image, reference: Image.Image) -> float:
     return math.inf if mse == 0 else 10 * math.log10(255**2 / mse)
 
 
-def png_header(width: int, height: int) -> bytes:
-    """A tiny PNG announcing `width` x `height` gray pixels: a decompression bomb's header."""
+def png_header(width: int, height: int, colour_type: int = 0) -> bytes:
+    """A tiny PNG announcing `width` x `height` 8-bit pixels (gray; 2: RGB): a decompression bomb's header."""
 
     def chunk(kind: bytes, body: bytes) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, colour_type, 0, 0, 0)
     return (
         b"\x89PNG\r\n\x1a\n"
         + chunk(b"IHDR", ihdr)
