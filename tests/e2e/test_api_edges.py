@@ -324,6 +324,7 @@ def test_healthz_through_gunicorn_says_down_and_only_the_log_has_the_drivers_err
             "status": "down",
             "database": {"status": "down"},
             "broker": {"status": "up"},
+            "storage": {"status": "up"},
         }
         for detail in (missing_db, "does not exist", "127.0.0.1", "5432"):
             assert detail not in response.text, detail
