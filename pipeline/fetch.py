@@ -15,8 +15,9 @@ import requests
 import urllib3
 
 from pipeline import errors
+from pipeline.deadline import SocketDeadline
 from pipeline.netguard import AddressGuard
-from pipeline.transport import SocketDeadline, guarded_session
+from pipeline.transport import guarded_session
 
 if TYPE_CHECKING:
     from config import Config
