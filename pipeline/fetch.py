@@ -17,7 +17,7 @@ import urllib3
 from pipeline import errors
 from pipeline.deadline import SocketDeadline
 from pipeline.netguard import AddressGuard
-from pipeline.transport import guarded_session
+from pipeline.transport import ThreadSessions
 
 if TYPE_CHECKING:
     from config import Config
@@ -69,10 +69,9 @@ class Fetcher:
 
     def __init__(self, policy: FetchPolicy, *, guard: AddressGuard | None = None) -> None:
         self._policy = policy
-        self._guard = guard or AddressGuard(allow_private=policy.allow_private)
-        self._local = threading.local()
-        self._lock = threading.Lock()
-        self._sessions: list[requests.Session] = []
+        self._local = threading.local()  # this thread's running download
+        guard = guard or AddressGuard(allow_private=policy.allow_private)
+        self._sessions = ThreadSessions(guard, _HEADERS, self._attach)
 
     def fetch(self, url: str) -> Download:
         """Download `url`, or raise the PhotoError subclass that says why not."""
@@ -80,7 +79,7 @@ class Fetcher:
         deadline = started + self._policy.deadline_s
         watch = self._local.watch = SocketDeadline(self._policy.deadline_s)
         try:
-            data, content_type, final_url = self._follow(self._session(), url, deadline)
+            data, content_type, final_url = self._follow(self._sessions.get(), url, deadline)
         except errors.PhotoError:
             # Once the deadline has cut the socket, whatever error followed is only a symptom.
             if watch.cancel() or time.monotonic() >= deadline:
@@ -95,18 +94,7 @@ class Fetcher:
 
     def close(self) -> None:
         """Close every thread's connections; call when no fetch is running."""
-        with self._lock:
-            sessions, self._sessions, self._local = self._sessions, [], threading.local()
-        for session in sessions:
-            session.close()
-
-    def _session(self) -> requests.Session:
-        """This thread's session, made on first use: requests sessions are not thread-safe."""
-        if (session := getattr(self._local, "session", None)) is None:
-            session = self._local.session = guarded_session(self._guard, _HEADERS, self._attach)
-            with self._lock:
-                self._sessions.append(session)
-        return session
+        self._sessions.close()
 
     def _attach(self, sock: socket.socket) -> None:
         """Hand a socket a request is about to use to this thread's running download."""

@@ -1,11 +1,13 @@
-"""The requests session downloads run on: sockets opened only through the AddressGuard and
-reported to a hook (the download's SocketDeadline, in pipeline/deadline.py); no proxy, no
-cookies kept.
+"""The requests sessions downloads run on, one per thread: sockets opened only through the
+AddressGuard and reported to a hook (the download's SocketDeadline, in pipeline/deadline.py);
+no proxy, no cookies kept.
 """
 
 from __future__ import annotations
 
+import functools
 import socket
+import threading
 from collections.abc import Callable, Mapping
 from http.cookiejar import DefaultCookiePolicy
 from typing import TYPE_CHECKING, Any
@@ -35,6 +37,31 @@ def guarded_session(guard: AddressGuard, headers: Mapping[str, str], on_socket: 
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session
+
+
+class ThreadSessions:
+    """A guarded session per thread, made on first use (requests sessions are not thread-safe)."""
+
+    def __init__(self, guard: AddressGuard, headers: Mapping[str, str], on_socket: Hook) -> None:
+        self._new = functools.partial(guarded_session, guard, headers, on_socket)
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._all: list[requests.Session] = []
+
+    def get(self) -> requests.Session:
+        """This thread's session."""
+        if (session := getattr(self._local, "session", None)) is None:
+            session = self._local.session = self._new()
+            with self._lock:
+                self._all.append(session)
+        return session
+
+    def close(self) -> None:
+        """Close every thread's session and its connections; call when none is in use."""
+        with self._lock:
+            sessions, self._all, self._local = self._all, [], threading.local()
+        for session in sessions:
+            session.close()
 
 
 def _ignore(sock: socket.socket) -> None:
