@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import peewee
+from dramatiq.middleware import Shutdown
 
 # The longest failure reason kept for an unexpected error (its text may be anything).
 _INTERNAL_REASON_CHARS = 500
@@ -20,6 +21,7 @@ class PhotoError(Exception):
 
     code = "photo_error"
     transient = False
+    outage = False  # not the photo's fault: retried for as long as it lasts (see Failure)
 
 
 class TransientError(PhotoError):
@@ -102,6 +104,14 @@ class StorageError(TransientError):
     code = "storage_error"
 
 
+class WorkerStopping(TransientError):
+    """Raised when the worker process stops while the photo's download runs: the download is cut,
+    and the message is retried whatever RETRY_MAX says, since stopping is not the photo's fault."""
+
+    code = "worker_stopping"
+    outage = True
+
+
 # --- what an error means -----------------------------------------------------------------
 
 
@@ -112,7 +122,7 @@ class Failure:
     code: str  # short and stable: a log field, a metric label, the start of the reason
     sentence: str
     transient: bool
-    # Not the photo's fault (the database is down): retried for as long as it lasts.
+    # Not the photo's fault (the database is down, the worker stopping): retried for as long as it lasts.
     outage: bool = False
 
     @property
@@ -130,7 +140,11 @@ EXPIRED = Failure("expired", "the message was too old to process", transient=Fal
 def classify(error: BaseException) -> Failure:
     """The meaning of `error`: our own errors say it themselves; anything else is an outage or a bug."""
     if isinstance(error, PhotoError):
-        return Failure(error.code, str(error), error.transient)
+        return Failure(error.code, str(error), error.transient, outage=error.outage)
+    if isinstance(error, Shutdown):  # Dramatiq's ShutdownNotifications, if an actor asks for it
+        return Failure(
+            WorkerStopping.code, "the worker stopped during the attempt", transient=True, outage=True
+        )
     if isinstance(error, peewee.OperationalError | peewee.InterfaceError):
         return Failure(DATABASE_UNAVAILABLE, str(error), transient=True, outage=True)
     # A bug or a blip nobody foresaw: worth a few more tries, then the photo fails.
