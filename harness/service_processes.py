@@ -137,9 +137,14 @@ def start_worker(
     return ServiceProcess(
         "worker",
         worker_argv(processes=processes, threads=threads, supervised=supervised, shutdown_ms=shutdown_ms),
-        {**env, "dramatiq_queue_prefetch": str(threads), "dramatiq_worker_timeout": "200"},
+        {**env, **worker_dramatiq_env(threads=threads)},
         log_dir,
     ).start()
+
+
+def worker_dramatiq_env(*, threads: int) -> dict[str, str]:
+    """The variables the Procfile sets for Dramatiq itself in front of the worker command."""
+    return {"dramatiq_queue_prefetch": str(threads), "dramatiq_worker_timeout": "200"}
 
 
 def _answers(url: str) -> bool:
