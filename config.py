@@ -79,7 +79,7 @@ class Config:
         1500,
         "how long a stopping worker waits for its photos in flight (the Procfile passes it to Dramatiq "
         "as --worker-shutdown-timeout); downloads still running at half of it are cut and retried",
-        low=2,
+        low=1,
     )
 
     download_timeout_s: float = setting(10.0, "connect and read timeout of one download", low=0.001)

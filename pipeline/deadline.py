@@ -25,7 +25,7 @@ class SocketDeadline:
         self._timer.start()
 
     def attach(self, sock: socket.socket) -> None:
-        """Watch `sock` from now on; shut it down at once if the deadline has passed already."""
+        """Watch `sock` from now on; shut it down at once if the deadline passed or it was interrupted."""
         with self._lock:
             if not self._done:
                 self._sock = sock
