@@ -5,7 +5,8 @@ with its type, its default, its bounds or choices and its meaning, each written 
 reads that table and builds a frozen `Config` on demand (never at import), so tests and tools can
 build one from a dict of their own. A bad value raises `ConfigError` naming the variable.
 The API, gunicorn_conf.py and the worker all read it; only the Procfile's shell reads variables of
-its own (WORKER_PROCESSES, WORKER_THREADS), documented with these in .env.example.
+its own (WORKER_PROCESSES, WORKER_THREADS; and WORKER_SHUTDOWN_MS, which the worker reads too),
+documented with these in .env.example.
 """
 
 from __future__ import annotations
@@ -76,6 +77,12 @@ class Config:
     )
     max_crashes: int = setting(
         3, "attempts that took the worker down (killed, out of memory) before the photo fails", low=1
+    )
+    worker_shutdown_ms: int = setting(
+        1500,
+        "how long a stopping worker waits for its photos in flight (the Procfile passes it to Dramatiq "
+        "as --worker-shutdown-timeout); downloads still running at half of it are cut and retried",
+        low=1,
     )
 
     download_timeout_s: float = setting(10.0, "connect and read timeout of one download", low=0.001)

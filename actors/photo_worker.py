@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 import time
 from typing import Any, NamedTuple
 
@@ -50,6 +51,7 @@ class PhotoWorker(Middleware):
         self._config = config
         self._booted: _Booted | None = None
         self._reconciler: ReconcilerThread | None = None
+        self._cutoff: threading.Timer | None = None
 
     # --- the process's life -------------------------------------------------------------------
 
@@ -70,8 +72,18 @@ class PhotoWorker(Middleware):
     def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         if self._reconciler is not None:
             self._reconciler.stop()
+        if self._booted is not None:
+            # Dramatiq waits WORKER_SHUTDOWN_MS for the photos in flight, then exits anyway. Downloads
+            # still running at half of it are cut, so that their threads end cleanly in that time:
+            # the photo's lock released, its message retried (an outage: see WorkerStopping).
+            cut = self._booted.processor.fetcher.interrupt
+            self._cutoff = threading.Timer(self._config.worker_shutdown_ms / 2000, cut)
+            self._cutoff.daemon = True
+            self._cutoff.start()
 
     def after_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        if self._cutoff is not None:
+            self._cutoff.cancel()
         if self._booted is not None:
             self._booted.processor.close()
         self._booted = None

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import requests
 
+from config import load_config
 from harness.polling import wait_until
 
 REPO = Path(__file__).resolve().parents[1]
@@ -118,9 +119,12 @@ def start_api(env: dict[str, str], log_dir: Path, *, port: int | None = None) ->
     return api, base_url
 
 
-def worker_argv(*, processes: int = 1, threads: int = 1, supervised: bool = True) -> list[str]:
+def worker_argv(
+    *, processes: int = 1, threads: int = 1, supervised: bool = True, shutdown_ms: int
+) -> list[str]:
     """The worker command of the Procfile, with `bin/supervise` in front unless asked not to."""
     argv = [str(BIN / "dramatiq"), "actors", "--processes", str(processes), "--threads", str(threads)]
+    argv += ["--worker-shutdown-timeout", str(shutdown_ms)]
     return [str(REPO / "bin" / "supervise"), *argv] if supervised else argv
 
 
@@ -128,12 +132,19 @@ def start_worker(
     env: dict[str, str], log_dir: Path, *, processes: int = 1, threads: int = 1, supervised: bool = True
 ) -> ServiceProcess:
     """The Dramatiq worker as the Procfile runs it."""
+    # WORKER_SHUTDOWN_MS as the worker itself reads it, passed to Dramatiq as the Procfile does.
+    shutdown_ms = load_config({**os.environ, **env}).worker_shutdown_ms
     return ServiceProcess(
         "worker",
-        worker_argv(processes=processes, threads=threads, supervised=supervised),
-        {**env, "dramatiq_queue_prefetch": str(threads)},
+        worker_argv(processes=processes, threads=threads, supervised=supervised, shutdown_ms=shutdown_ms),
+        {**env, **worker_dramatiq_env(threads=threads)},
         log_dir,
     ).start()
+
+
+def worker_dramatiq_env(*, threads: int) -> dict[str, str]:
+    """The variables the Procfile sets for Dramatiq itself in front of the worker command."""
+    return {"dramatiq_queue_prefetch": str(threads), "dramatiq_worker_timeout": "200"}
 
 
 def _answers(url: str) -> bool:

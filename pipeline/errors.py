@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import peewee
+from dramatiq.middleware import Shutdown
 
 # The longest failure reason kept for an unexpected error (its text may be anything).
 _INTERNAL_REASON_CHARS = 500
@@ -110,6 +111,14 @@ class StorageError(TransientError):
     outage = True
 
 
+class WorkerStopping(TransientError):
+    """Raised when the worker process stops while the photo's download runs: the download is cut,
+    and the message is retried whatever RETRY_MAX says, since stopping is not the photo's fault."""
+
+    code = "worker_stopping"
+    outage = True
+
+
 # --- what an error means -----------------------------------------------------------------
 
 
@@ -120,7 +129,8 @@ class Failure:
     code: str  # short and stable: a log field, a metric label, the start of the reason
     sentence: str
     transient: bool
-    # Not the photo's fault (the database or our storage is down): retried as long as it lasts.
+    # Not the photo's fault (the database or our storage is down, the worker stopping):
+    # retried for as long as it lasts.
     outage: bool = False
 
     @property
@@ -139,6 +149,10 @@ def classify(error: BaseException) -> Failure:
     """The meaning of `error`: our own errors say it themselves; anything else is an outage or a bug."""
     if isinstance(error, PhotoError):
         return Failure(error.code, str(error), error.transient, outage=error.outage)
+    if isinstance(error, Shutdown):  # Dramatiq's ShutdownNotifications, if an actor asks for it
+        return Failure(
+            WorkerStopping.code, "the worker stopped during the attempt", transient=True, outage=True
+        )
     if isinstance(error, peewee.OperationalError | peewee.InterfaceError):
         return Failure(DATABASE_UNAVAILABLE, str(error), transient=True, outage=True)
     # A bug or a blip nobody foresaw: worth a few more tries, then the photo fails.

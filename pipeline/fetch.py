@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import socket
 import ssl
-import threading
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -15,8 +14,9 @@ import requests
 import urllib3
 
 from pipeline import errors
+from pipeline.deadline import Downloads, SocketDeadline
 from pipeline.netguard import AddressGuard
-from pipeline.transport import SocketDeadline, guarded_session
+from pipeline.transport import ThreadSessions
 
 if TYPE_CHECKING:
     from config import Config
@@ -27,6 +27,7 @@ _HEADERS = {"User-Agent": USER_AGENT, "Accept": "image/*", "Accept-Encoding": "i
 _CHUNK = 256 * 1024
 _ECHO = 200  # the longest URL or message part repeated into a stored failure reason
 _NETWORK_ERRORS = (requests.RequestException, urllib3.exceptions.HTTPError, OSError)  # from a failed hop
+_STOPPING = "download cut: the worker is stopping"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -68,49 +69,38 @@ class Fetcher:
 
     def __init__(self, policy: FetchPolicy, *, guard: AddressGuard | None = None) -> None:
         self._policy = policy
-        self._guard = guard or AddressGuard(allow_private=policy.allow_private)
-        self._local = threading.local()
-        self._lock = threading.Lock()
-        self._sessions: list[requests.Session] = []
+        self._downloads = Downloads()
+        guard = guard or AddressGuard(allow_private=policy.allow_private)
+        self._sessions = ThreadSessions(guard, _HEADERS, self._downloads.attach)
 
     def fetch(self, url: str) -> Download:
         """Download `url`, or raise the PhotoError subclass that says why not."""
         started = time.monotonic()
         deadline = started + self._policy.deadline_s
-        watch = self._local.watch = SocketDeadline(self._policy.deadline_s)
+        watch = self._downloads.start(self._policy.deadline_s)
         try:
-            data, content_type, final_url = self._follow(self._session(), url, deadline)
+            if watch.interrupted:  # the worker is stopping already: no new connection
+                raise errors.WorkerStopping(_STOPPING)
+            data, content_type, final_url = self._follow(self._sessions.get(), url, deadline)
         except errors.PhotoError:
-            # Once the deadline has cut the socket, whatever error followed is only a symptom.
-            if watch.cancel() or time.monotonic() >= deadline:
-                raise self._too_slow() from None
+            # Once the socket was cut, whatever error followed is only a symptom.
+            if watch.interrupted or watch.cancel() or time.monotonic() >= deadline:
+                raise self._cut(watch) from None
             raise
         finally:
-            late = watch.cancel()  # always: a timer firing later must not cut a pooled socket
+            late = self._downloads.finish(watch)
         # A body without Content-Length ends at EOF, so a cut socket can look like success.
-        if late:
-            raise self._too_slow()
+        if late or watch.interrupted:
+            raise self._cut(watch)
         return Download(data, content_type, final_url, time.monotonic() - started)
+
+    def interrupt(self) -> None:
+        """Cut every download running now, and refuse the next ones: the worker is stopping."""
+        self._downloads.interrupt_all()
 
     def close(self) -> None:
         """Close every thread's connections; call when no fetch is running."""
-        with self._lock:
-            sessions, self._sessions, self._local = self._sessions, [], threading.local()
-        for session in sessions:
-            session.close()
-
-    def _session(self) -> requests.Session:
-        """This thread's session, made on first use: requests sessions are not thread-safe."""
-        if (session := getattr(self._local, "session", None)) is None:
-            session = self._local.session = guarded_session(self._guard, _HEADERS, self._attach)
-            with self._lock:
-                self._sessions.append(session)
-        return session
-
-    def _attach(self, sock: socket.socket) -> None:
-        """Hand a socket a request is about to use to this thread's running download."""
-        if (watch := getattr(self._local, "watch", None)) is not None:
-            watch.attach(sock)
+        self._sessions.close()
 
     def _follow(self, session: requests.Session, url: str, deadline: float) -> tuple[bytes, str | None, str]:
         """Follow redirects by hand, so that every hop's scheme and address is checked."""
@@ -159,6 +149,10 @@ class Fetcher:
         if isinstance(exc, requests.Timeout) or isinstance(root, TimeoutError):
             return errors.SourceUnavailable(f"{host} did not answer within {self._policy.read_timeout_s:g} s")
         return errors.SourceUnavailable(f"download from {host} failed ({_short(repr(root))})")
+
+    def _cut(self, watch: SocketDeadline) -> errors.PhotoError:
+        """The error for a download whose socket was cut: by the worker stopping, or by its deadline."""
+        return errors.WorkerStopping(_STOPPING) if watch.interrupted else self._too_slow()
 
     def _too_slow(self) -> errors.SourceTooSlow:
         """The error for a download that ran past its deadline."""

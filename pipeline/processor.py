@@ -20,7 +20,7 @@ from playhouse.pool import PooledPostgresqlDatabase
 from config import Config
 from models import init_db
 from pipeline import claims
-from pipeline.errors import PermanentError, classify
+from pipeline.errors import PermanentError, WorkerStopping, classify
 from pipeline.fetch import Fetcher, FetchPolicy
 from pipeline.locks import photo_lock
 from pipeline.storage import ThumbnailStore
@@ -122,7 +122,9 @@ class PhotoProcessor:
                 try:
                     self._make(uuid, claim.url, outcome)
                 except Exception as error:
-                    self._end_attempt(uuid, error, counted=outcome.fetched)
+                    # A download we cut ourselves (the worker stopping) tried nothing of the source.
+                    counted = outcome.fetched and not isinstance(error, WorkerStopping)
+                    self._end_attempt(uuid, error, counted=counted)
                     raise
                 outcome.timings["total"] = time.monotonic() - started
         return outcome

@@ -1,18 +1,14 @@
-"""The requests session downloads run on: sockets opened only through the AddressGuard and
-reported to the download's SocketDeadline; no proxy, no cookies kept.
-
-The deadline bounds the whole download by shutting down the socket in use when it passes.
-Socket timeouts bound each read, not their sum: a source sending one byte a second, in the
-headers or in the body, never trips a 10 s read timeout; and a blocked read cannot be given a
-new timeout from outside, but shutting its socket down wakes it at once with EOF.
+"""The requests sessions downloads run on, one per thread: sockets opened only through the
+AddressGuard and reported to a hook (the download's SocketDeadline, in pipeline/deadline.py);
+no proxy, no cookies kept.
 """
 
 from __future__ import annotations
 
+import functools
 import socket
 import threading
 from collections.abc import Callable, Mapping
-from contextlib import suppress
 from http.cookiejar import DefaultCookiePolicy
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +37,31 @@ def guarded_session(guard: AddressGuard, headers: Mapping[str, str], on_socket: 
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session
+
+
+class ThreadSessions:
+    """A guarded session per thread, made on first use (requests sessions are not thread-safe)."""
+
+    def __init__(self, guard: AddressGuard, headers: Mapping[str, str], on_socket: Hook) -> None:
+        self._new = functools.partial(guarded_session, guard, headers, on_socket)
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._all: list[requests.Session] = []
+
+    def get(self) -> requests.Session:
+        """This thread's session."""
+        if (session := getattr(self._local, "session", None)) is None:
+            session = self._local.session = self._new()
+            with self._lock:
+                self._all.append(session)
+        return session
+
+    def close(self) -> None:
+        """Close every thread's session and its connections; call when none is in use."""
+        with self._lock:
+            sessions, self._all, self._local = self._all, [], threading.local()
+        for session in sessions:
+            session.close()
 
 
 def _ignore(sock: socket.socket) -> None:
@@ -138,46 +159,3 @@ class GuardedAdapter(HTTPAdapter):
     def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
         """Refuse: a proxy would connect for us, to addresses the guard never sees."""
         raise SourceRefused("sources are never fetched through a proxy")
-
-
-class SocketDeadline:
-    """Started with a number of seconds; the sockets of the download are attached as it uses them."""
-
-    def __init__(self, seconds: float) -> None:
-        self._lock = threading.Lock()
-        self._sock: socket.socket | None = None
-        self._expired = self._done = False
-        self._timer = threading.Timer(seconds, self._expire)
-        self._timer.daemon = True  # never keeps the process alive
-        self._timer.start()
-
-    def attach(self, sock: socket.socket) -> None:
-        """Watch `sock` from now on; shut it down at once if the deadline has passed already."""
-        with self._lock:
-            if not self._done:
-                self._sock = sock
-                if self._expired:
-                    shut(sock)
-
-    def cancel(self) -> bool:
-        """Stop watching and say whether the deadline passed; after this no socket is touched."""
-        self._timer.cancel()
-        # Under the lock, so a timer firing right now cannot cut a socket already back in the pool.
-        with self._lock:
-            self._done, self._sock = True, None
-            return self._expired
-
-    def _expire(self) -> None:
-        """Run by the timer: mark the download late and cut its socket, unless it has finished."""
-        with self._lock:
-            if not self._done:
-                self._expired = True
-                if self._sock is not None:
-                    shut(self._sock)
-
-
-def shut(sock: socket.socket) -> None:
-    """Shut the connection down below TLS, so that a reader blocked on it sees EOF at once."""
-    # The plain-socket method: SSLSocket.shutdown would drop its TLS object under the reader.
-    with suppress(OSError):  # already closed: nothing left to cut
-        socket.socket.shutdown(sock, socket.SHUT_RDWR)

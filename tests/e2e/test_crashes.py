@@ -160,6 +160,46 @@ def test_under_honcho_a_killed_worker_comes_back_and_the_api_keeps_serving(
         assert _healthy(api)
 
 
+def test_under_honcho_a_stop_mid_download_ends_before_honcho_would_send_sigkill(
+    env: dict[str, str], log_dir: Path, database: Database, image_server: ImageServer, thumbs_dir: Path
+) -> None:
+    """Ctrl-C under `make start`, or `docker stop`: honcho sends SIGTERM to each process group and
+    SIGKILL to what is left 5 s later. It must never need to, whatever the worker was doing."""
+    port = free_port()
+    honcho_env = {**env, "HOST": "127.0.0.1", "WEB_WORKERS": "1", "WEB_THREADS": "2"}
+    honcho = ServiceProcess(
+        "honcho",
+        [str(BIN / "honcho"), "start", "--port", str(port), "--env", "/dev/null"],
+        honcho_env,
+        log_dir,
+    )
+    api = f"http://127.0.0.1:{port}"
+    photo_id, path, gate = held_photo(image_server, database)
+    expect(photo_id, "completed")
+    with running(honcho.start()):
+        wait_until(lambda: _healthy(api), timeout=60, message="API under honcho")
+        wait_for_workers(honcho, timeout=60)
+        response = requests.post(f"{api}/photos/process", json=[photo_id], timeout=30)
+        assert response.status_code == 202, response.text
+        in_flight(image_server, path)
+        below = proc_tree.descendants(honcho.pid)
+
+        honcho.signal(signal.SIGTERM)
+        fault("SIGTERM to honcho mid-download")
+        # The deadline that matters is honcho's own: the test only waits, generously, for it to end.
+        assert honcho.proc is not None
+        honcho.proc.wait(timeout=60)
+        assert "sending SIGKILL" not in honcho.logs(), "honcho had to kill what did not stop in 5 s"
+        assert not any(map(proc_tree.alive, below))
+
+    assert status_of(database, photo_id) in ("processing", "completed")
+    assert not lock_held(database, photo_id)
+    gate.set()
+    with running(fresh_worker(env, log_dir)):
+        wait_for_status(database, photo_id, "completed", "failed")
+        assert_one_thumbnail(database, thumbs_dir, photo_id)
+
+
 def _healthy(api: str) -> bool:
     try:
         return requests.get(f"{api}/healthz", timeout=5).status_code == 200
@@ -252,7 +292,9 @@ def test_sigterm_to_the_dramatiq_master_lets_the_photo_in_flight_complete_then_e
     actors_package: Any,
     thumbs_dir: Path,
 ) -> None:
-    with running(fresh_worker(env, log_dir, supervised=False)) as worker:
+    """With time to finish (WORKER_SHUTDOWN_MS): a minute here, so that when the test releases the
+    download does not matter; the default, under honcho's 5 s, is the next test's."""
+    with running(fresh_worker({**env, "WORKER_SHUTDOWN_MS": "60000"}, log_dir, supervised=False)) as worker:
         wait_for_workers(worker)
         photo_id, path, gate = held_photo(image_server, database)
         expect(photo_id, "completed")
@@ -270,6 +312,45 @@ def test_sigterm_to_the_dramatiq_master_lets_the_photo_in_flight_complete_then_e
         assert status_of(database, photo_id) == "completed"
         row = assert_one_thumbnail(database, thumbs_dir, photo_id)
         assert row["attempts"] == 1
+
+
+def test_a_stopping_worker_cuts_the_download_in_flight_and_its_message_is_retried_not_failed(
+    env: dict[str, str],
+    log_dir: Path,
+    database: Database,
+    image_server: ImageServer,
+    actors_package: Any,
+    thumbs_dir: Path,
+) -> None:
+    """One SIGTERM, as the worker process often sees honcho's (sent to the group, it merges with
+    the one the master passes on): at half of WORKER_SHUTDOWN_MS the download still running is
+    cut, and the message retried even with RETRY_MAX=0, since stopping is not the photo's fault."""
+    no_retries = {**env, "RETRY_MAX": "0"}
+    photo_id, path, gate = held_photo(image_server, database)
+    expect(photo_id, "completed")
+    with running(fresh_worker(no_retries, log_dir, supervised=False)) as worker:
+        wait_for_workers(worker)
+        actors_package.process_photo.send(photo_id)
+        in_flight(image_server, path)
+
+        worker.signal(signal.SIGTERM)
+        fault("SIGTERM to the worker mid-download, its download cut")
+        assert worker.proc is not None
+        assert worker.proc.wait(timeout=5) == 0, "exited before honcho's SIGKILL would come, 5 s on"
+        logs = worker.logs()
+    assert re.search(
+        rf"download cut: the worker is stopping\. photo={photo_id} .*outcome=worker_stopping", logs
+    )
+    assert re.search(r"Retrying message '[0-9a-f-]+' in \d+ milliseconds", logs), "retried, not failed"
+    assert "Photo failed" not in logs
+    assert status_of(database, photo_id) == "processing"
+    assert not lock_held(database, photo_id)
+
+    gate.set()
+    with running(fresh_worker(no_retries, log_dir)):
+        wait_for_status(database, photo_id, "completed", "failed")
+        row = assert_one_thumbnail(database, thumbs_dir, photo_id)
+        assert (row["attempts"], image_server.hits(path)) == (2, 2), "the cut attempt, then the retry"
 
 
 def test_sigterm_to_the_whole_group_as_honcho_sends_it_exits_promptly_and_the_photo_is_not_stuck(

@@ -9,6 +9,7 @@ from pathlib import Path
 import yaml
 
 from config import SETTINGS, load_config
+from harness.service_processes import worker_argv, worker_dramatiq_env
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -85,6 +86,21 @@ def test_the_procfile_runs_gunicorn_and_the_supervised_dramatiq_worker() -> None
     assert "'service.app:get_app()'" in procfile["web"]
     assert "bin/supervise dramatiq actors" in procfile["worker"]
     assert "--processes ${WORKER_PROCESSES:-1} --threads ${WORKER_THREADS:-1}" in procfile["worker"]
+
+
+def test_the_tests_run_the_worker_as_the_procfile_does() -> None:
+    """The end-to-end tests prove something of the Procfile's worker only if they run the same."""
+    command = re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", _procfile()["worker"])
+    words = shlex.split(command)
+    variables = dict(word.split("=", 1) for word in words if re.fullmatch(r"\w+=\S*", word))
+    argv = [word for word in words if not re.fullmatch(r"\w+=\S*", word)]
+    defaults = load_config({})
+    tests_argv = worker_argv(processes=1, threads=1, shutdown_ms=defaults.worker_shutdown_ms)
+    assert [Path(tests_argv[0]).name, Path(tests_argv[1]).name, *tests_argv[2:]] == [
+        Path(argv[0]).name,
+        *argv[1:],
+    ]
+    assert worker_dramatiq_env(threads=1) == variables
 
 
 def test_compose_has_the_four_services_with_healthchecks_and_restart_policies() -> None:

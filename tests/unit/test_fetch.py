@@ -20,6 +20,7 @@ import pytest
 import requests
 
 from config import Config
+from harness.polling import wait_until
 from pipeline import netguard
 from pipeline.errors import (
     SourceHttpError,
@@ -27,6 +28,7 @@ from pipeline.errors import (
     SourceTooLarge,
     SourceTooSlow,
     SourceUnavailable,
+    WorkerStopping,
 )
 from pipeline.fetch import Download, Fetcher, FetchPolicy
 from pipeline.netguard import AddressGuard
@@ -452,6 +454,43 @@ def test_a_fetcher_works_on_after_a_download_was_cut_off(
     with pytest.raises(SourceTooSlow):
         fetcher.fetch(server.base + "/drip-body/")
     assert fetcher.fetch(server.base + "/ok").data == PHOTO
+
+
+# --- the worker stopping ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("route", ["stall", "drip-body"])
+def test_interrupt_cuts_a_running_download_at_once(
+    make_fetcher: Callable[..., Fetcher], server: Server, route: str
+) -> None:
+    """Headers that never come, a body that drips: no timeout or deadline would end either for a
+    minute, but the worker stopping cuts them now."""
+    fetcher = make_fetcher(read_timeout_s=60.0, deadline_s=60.0)
+    raised: list[BaseException] = []
+
+    def download() -> None:
+        try:
+            fetcher.fetch(f"{server.base}/{route}/")
+        except BaseException as error:
+            raised.append(error)
+
+    thread = threading.Thread(target=download, daemon=True)
+    thread.start()
+    wait_until(lambda: server.paths, timeout=10, message="the request reached the server")
+    fetcher.interrupt()
+    thread.join(timeout=30)
+    assert not thread.is_alive(), "the download was not cut"
+    assert [(type(error), str(error)) for error in raised] == [
+        (WorkerStopping, "download cut: the worker is stopping")
+    ]
+
+
+def test_once_interrupted_a_fetcher_starts_no_download(fetcher: Fetcher, server: Server) -> None:
+    """A thread that reaches its download after the worker began stopping does not even connect."""
+    fetcher.interrupt()
+    with pytest.raises(WorkerStopping):
+        fetcher.fetch(server.base + "/ok")
+    assert server.connections == 0
 
 
 # --- TLS -----------------------------------------------------------------------------------

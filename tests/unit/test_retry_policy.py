@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import peewee
 import pytest
+from dramatiq.middleware import Shutdown
 
 from pipeline import errors
 from pipeline.errors import classify
@@ -63,6 +64,17 @@ def test_every_error_gets_a_code_a_sentence_and_its_meaning() -> None:
     bug = classify(KeyError("x"))
     assert (bug.code, bug.transient, bug.outage) == ("internal_error", True, False)
     assert len(classify(RuntimeError("x" * 5000)).reason) <= 500
+
+
+@pytest.mark.parametrize(
+    "stopping", [errors.WorkerStopping("download cut: the worker is stopping"), Shutdown()]
+)
+def test_a_worker_stopping_mid_photo_is_retried_whatever_retry_max_says(stopping: BaseException) -> None:
+    """Our download cut, or Dramatiq's ShutdownNotifications: not the photo's fault, never its failure."""
+    failure = classify(stopping)
+    assert (failure.code, failure.outage) == ("worker_stopping", True)
+    assert should_retry(0, stopping, max_retries=0)
+    assert should_retry(1000, stopping, max_retries=3)
 
 
 def test_the_failure_reason_starts_with_the_error_code() -> None:
