@@ -48,7 +48,7 @@ _CLAIM = f"""
 WITH lock AS MATERIALIZED (SELECT {TRY_LOCK} AS held),
 found AS (
     SELECT uuid, status, crashes + attempt_open::int AS crashes,
-           attempts - crashes - attempt_open::int AS tries
+           attempts - crashes - attempt_open::int - spared AS tries
     FROM photos
     WHERE uuid = %s AND status = ANY(%s::photo_status[]) AND (SELECT held FROM lock)
 ),
@@ -120,12 +120,13 @@ def end_attempt(db: Database, photo_id: UUID, reason: str, *, retried: bool, cou
     """Close the open attempt of a photo whose processing raised, keeping the error as its reason.
 
     A retry will come (`retried`): that is a message sent now, which the reconciler's lease
-    counts from. An attempt that fetched nothing (our storage was down) is not `counted`
-    against the budget. The photo stays 'processing' until the retry, or the failure hook.
+    counts from. An attempt that tried nothing of the source (our storage was down, or our own
+    stop cut the download) is not `counted` against the budget: it is `spared`. The photo stays
+    'processing' until the retry, or the failure hook.
     """
     db.execute_sql(
         "UPDATE photos SET attempt_open = false, failure_reason = %s,"
-        " attempts = attempts - CASE WHEN %s THEN 0 ELSE 1 END,"
+        " spared = spared + CASE WHEN %s THEN 0 ELSE 1 END,"
         " queued_at = CASE WHEN %s THEN now() ELSE queued_at END"
         " WHERE uuid = %s AND status = %s",
         (reason[:2000], counted, retried, str(photo_id), PROCESSING),
@@ -164,7 +165,7 @@ def mark_failed(db: Database, photo_id: UUID, reason: str) -> bool:
 def start_request(db: Database, photo_ids: Sequence[str]) -> None:
     """A new request to process these photos: those pending or failed get a fresh budget."""
     db.execute_sql(
-        "UPDATE photos SET attempts = 0, crashes = 0"
+        "UPDATE photos SET attempts = 0, crashes = 0, spared = 0"
         " WHERE uuid = ANY(%s::uuid[]) AND status = ANY(%s::photo_status[])",
         (list(photo_ids), [PENDING, FAILED]),
     )

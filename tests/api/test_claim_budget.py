@@ -105,7 +105,9 @@ def test_an_attempt_that_fetched_nothing_does_not_count_against_the_budget(datab
                 database, uuid.UUID(photo_id), "storage_error: full", retried=True, counted=False
             )
     row = photo_row(database, photo_id)
-    assert (row["status"], row["attempts"], row["crashes"]) == ("processing", 0, 0)
+    assert (row["status"], row["attempts"], row["crashes"]) == ("processing", MAX_ATTEMPTS * 3, 0)
+    with claim(database, photo_id) as found:
+        assert found.url is not None, "none of them counted against the budget"
 
 
 def test_a_new_request_starts_a_fresh_budget_for_pending_and_failed_photos_only(database: Database) -> None:
