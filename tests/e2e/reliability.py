@@ -52,18 +52,22 @@ def expect(photo_id: str, status: str) -> str:
     return photo_id
 
 
-def audit(database: Database, module: str) -> dict[str, int]:
+def audit(database: Database, module: str, image_server: ImageServer) -> dict[str, int]:
     """Check every followed photo: none lost (still pending), none stuck ('processing'), none with
-    a thumbnail row more than it should have (one if completed, none if failed); record figures."""
+    a thumbnail row more than it should have (one if completed, none if failed); record figures,
+    the most downloads of one photo's source among them."""
     figures: Counter[str] = Counter()
     problems = []
     for photo_id, expected in LEDGER.photos.items():
         found = database.execute_sql(
-            "SELECT status::text, (SELECT count(*) FROM photo_thumbnails t WHERE t.photo_uuid = p.uuid)"
+            "SELECT status::text, (SELECT count(*) FROM photo_thumbnails t WHERE t.photo_uuid = p.uuid), url"
             " FROM photos p WHERE uuid = %s",
             (photo_id,),
         ).fetchone()
-        status, rows = found if found else ("missing", 0)
+        status, rows, url = found if found else ("missing", 0, "")
+        if url.startswith(image_server.base_url + "/"):
+            fetches = image_server.hits(url.removeprefix(image_server.base_url))
+            figures["max_fetches_per_photo"] = max(figures["max_fetches_per_photo"], fetches)
         figures["photos"] += 1
         figures["lost"] += status in ("pending", "missing")
         figures["stuck"] += status == "processing"
@@ -87,7 +91,9 @@ def _write_summary(module: str, figures: Counter[str]) -> None:
     modules[module] = {"faults_by_kind": dict(sorted(LEDGER.faults.items())), **figures}
     totals: Counter[str] = Counter()
     for entry in modules.values():
-        totals.update({k: v for k, v in entry.items() if isinstance(v, int)})
+        totals.update({k: v for k, v in entry.items() if isinstance(v, int) and not k.startswith("max_")})
+        for key in (k for k in entry if k.startswith("max_")):
+            totals[key] = max(totals[key], entry[key])
     SUMMARY.parent.mkdir(exist_ok=True)
     SUMMARY.write_text(json.dumps({"totals": dict(sorted(totals.items())), "modules": modules}, indent=2))
 

@@ -21,6 +21,7 @@ import requests
 from peewee import Database
 from prometheus_client.parser import text_string_to_metric_families
 
+from harness.imageserver import ImageServer
 from harness.polling import wait_until
 from harness.service_processes import BIN, ServiceProcess, free_port, running
 from pipeline.storage import ThumbnailStore
@@ -39,10 +40,10 @@ SLOW_POST = b"POST /photos/process HTTP/1.1\r\nHost: slow.example\r\n"
 
 
 @pytest.fixture(scope="module", autouse=True)
-def audit(database: Database) -> Iterator[None]:
+def audit(database: Database, image_server: ImageServer) -> Iterator[None]:
     """Count this module's faults in the reliability figures (it follows no photo)."""
     yield
-    reliability.audit(database, __name__)
+    reliability.audit(database, __name__, image_server)
 
 
 def _address(api: str) -> tuple[str, int]:

@@ -30,9 +30,9 @@ PHOTOS = 200
 
 
 @pytest.fixture(scope="module", autouse=True)
-def audit(database: Database) -> Iterator[None]:
+def audit(database: Database, image_server: ImageServer) -> Iterator[None]:
     yield
-    reliability.audit(database, __name__)
+    reliability.audit(database, __name__, image_server)
 
 
 @pytest.fixture(scope="module")

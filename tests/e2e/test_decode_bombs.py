@@ -32,9 +32,9 @@ THE_THREE = ("tiff-100mp-rgb-orientation-6.tif", "png-100mp-palette.png", "jpeg-
 
 
 @pytest.fixture(scope="module", autouse=True)
-def audit(database: Database) -> Iterator[None]:
+def audit(database: Database, image_server: ImageServer) -> Iterator[None]:
     yield
-    reliability.audit(database, __name__)
+    reliability.audit(database, __name__, image_server)
 
 
 @pytest.fixture(scope="module")

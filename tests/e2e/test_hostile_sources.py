@@ -46,9 +46,9 @@ BLOCK = b"x" * 16384
 
 
 @pytest.fixture(scope="module", autouse=True)
-def audit(database: Database) -> Iterator[None]:
+def audit(database: Database, image_server: ImageServer) -> Iterator[None]:
     yield
-    reliability.audit(database, __name__)
+    reliability.audit(database, __name__, image_server)
 
 
 # --- a source that misbehaves below HTTP's level ----------------------------------------------

@@ -42,9 +42,9 @@ RETRY = re.compile(r"Retrying message '[^']+' in (\d+) milliseconds")
 
 
 @pytest.fixture(scope="module", autouse=True)
-def audit(database: Database) -> Iterator[None]:
+def audit(database: Database, image_server: ImageServer) -> Iterator[None]:
     yield
-    reliability.audit(database, __name__)
+    reliability.audit(database, __name__, image_server)
 
 
 @pytest.fixture

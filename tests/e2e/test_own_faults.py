@@ -40,9 +40,9 @@ from tests.support.images import photo_bytes
 
 
 @pytest.fixture(scope="module", autouse=True)
-def audit(database: Database) -> Iterator[None]:
+def audit(database: Database, image_server: ImageServer) -> Iterator[None]:
     yield
-    reliability.audit(database, __name__)
+    reliability.audit(database, __name__, image_server)
 
 
 @pytest.fixture
