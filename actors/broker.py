@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import functools
-
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
-from dramatiq.middleware import AgeLimit, CurrentMessage, Retries, ShutdownNotifications, TimeLimit
+from dramatiq.middleware import AgeLimit, CurrentMessage, ShutdownNotifications, TimeLimit
 
 from actors.metrics import WorkerPrometheus
 from actors.photo_worker import PhotoWorker
+from actors.retries import PhotoRetries
 from config import Config
-from pipeline.retry import should_retry
 
 QUEUE_NAME = "photo-processor"
 
@@ -21,12 +19,6 @@ def build_broker(config: Config) -> RabbitmqBroker:
     Confirms are on for the API and the worker alike: without them a publish can vanish with
     no error, and a retry is a publish (to the delay queue) followed by an ack of the original.
     """
-    retries = Retries(
-        max_retries=config.retry_max,
-        min_backoff=config.retry_min_backoff_ms,
-        max_backoff=config.retry_max_backoff_ms,
-        retry_when=functools.partial(should_retry, max_retries=config.retry_max),
-    )
     return RabbitmqBroker(
         url=config.amqp_url,
         confirm_delivery=True,
@@ -38,7 +30,7 @@ def build_broker(config: Config) -> RabbitmqBroker:
             # After-hooks run in reverse order: PhotoWorker must come before Retries so that
             # its after_process_message runs after Retries has decided whether the message failed.
             PhotoWorker(config),
-            retries,
+            PhotoRetries(config),
             # Last, so that its after_process_boot (which points prometheus_client at the
             # directory the worker processes share) runs before PhotoWorker's.
             WorkerPrometheus(port=config.worker_metrics_port),

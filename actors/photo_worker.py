@@ -21,6 +21,7 @@ from dramatiq.middleware import Middleware
 import logsetup
 from actors import attempt_log
 from actors.metrics import WorkerMetrics
+from actors.retries import OUTAGE_OPTION
 from config import Config
 from pipeline.errors import EXPIRED, Failure, classify
 from pipeline.processor import PhotoProcessor
@@ -105,9 +106,10 @@ class PhotoWorker(Middleware):
         processor, metrics = self._boot_state()
         message_id = message.message_id if message is not None else None
         started = time.monotonic()
+        after_outage = bool(message is not None and message.options.get(OUTAGE_OPTION))
         try:
-            outcome = processor.process(photo_id)
-        except Exception as error:
+            outcome = processor.process(photo_id, after_outage=after_outage)
+        except BaseException as error:  # a time limit too, logged and metered like the rest
             failure = classify(error)
             metrics.attempt(failure.code)
             attempt_log.attempt_failed(photo_id, message_id, failure, time.monotonic() - started)

@@ -1,4 +1,4 @@
-"""The database steps of processing a photo: claim, end an attempt, complete, fail, find the stranded.
+"""The database steps of processing a photo: claim, end an attempt, complete, fail.
 
 Who may work on a photo is decided by its advisory lock (`pipeline.locks`), held for the whole
 time a worker processes it:
@@ -24,7 +24,7 @@ from uuid import UUID
 from peewee import Database, IntegrityError
 
 from models import COMPLETED, FAILED, PENDING, PROCESSING
-from pipeline.locks import SQL_LOCK_KEY, TRY_LOCK, lock_key, released
+from pipeline.locks import TRY_LOCK, discard_session, lock_key, released
 
 CLAIMABLE = (PENDING, PROCESSING, FAILED)
 CRASHED = (
@@ -47,15 +47,17 @@ class Claim:
 _CLAIM = f"""
 WITH lock AS MATERIALIZED (SELECT {TRY_LOCK} AS held),
 found AS (
-    SELECT uuid, status, crashes + attempt_open::int AS crashes,
-           attempts - crashes - attempt_open::int - spared AS tries
+    SELECT uuid, status, attempts,
+           crashes + (attempt_open AND NOT %s)::int AS crashes,
+           spared + (attempt_open AND %s)::int AS spared
     FROM photos
     WHERE uuid = %s AND status = ANY(%s::photo_status[]) AND (SELECT held FROM lock)
+    FOR UPDATE
 ),
 verdict AS (
-    SELECT uuid, crashes, CASE
-        WHEN crashes < %s AND tries < %s THEN 'claimed'
-        WHEN status = %s THEN 'spent'
+    SELECT uuid, crashes, spared, CASE
+        WHEN status = %s AND attempts > 0 THEN 'spent'
+        WHEN crashes < %s AND attempts - crashes - spared < %s THEN 'claimed'
         WHEN crashes >= %s THEN 'crashed'
         ELSE 'retries_exhausted' END AS verdict
     FROM found
@@ -63,6 +65,7 @@ verdict AS (
 updated AS (
     UPDATE photos p SET
         crashes = v.crashes,
+        spared = v.spared,
         attempt_open = v.verdict = 'claimed',
         attempts = p.attempts + (v.verdict = 'claimed')::int,
         claimed_at = CASE WHEN v.verdict = 'claimed' THEN now() ELSE p.claimed_at END,
@@ -80,33 +83,45 @@ SELECT (SELECT held FROM lock), verdict, url, failure_reason FROM (SELECT 1) one
 
 
 @contextmanager
-def claimed(db: Database, photo_id: UUID, *, max_attempts: int, max_crashes: int) -> Iterator[Claim]:
+def claimed(
+    db: Database, photo_id: UUID, *, max_attempts: int, max_crashes: int, after_outage: bool = False
+) -> Iterator[Claim]:
     """Take the photo's lock and claim it, in one round trip; hold the lock for the block.
 
-    Claiming marks the photo 'processing' (pending, failed, or processing with nobody holding
-    its lock: its last worker died, or it waits for a retry of its own message) and opens an
-    attempt. An attempt still open from before crashed. With no attempt left, or too many
-    crashes, the claim fails the photo instead. The UPDATE reads the lock's result, so it runs
-    only once the lock is held.
+    Claiming marks the photo 'processing' (pending; failed, when a new request reset its count;
+    or processing with nobody holding its lock: its last worker died, or it waits for a retry of
+    its own message) and opens an attempt. An attempt still open from before crashed, unless
+    the message says it ended in an outage of ours (`after_outage`: the database went away
+    before it could be closed). With no attempt left, or too many crashes, the claim fails the
+    photo instead; a copy of a message for a photo that failed since changes nothing. The
+    UPDATE reads the lock's result, so it runs only once the lock is held.
     """
     key = lock_key(photo_id)
-    locked, verdict, url, reason = db.execute_sql(
-        _CLAIM,
-        # In the order of the statement's placeholders.
-        (
-            key,
-            str(photo_id),
-            list(CLAIMABLE),
-            max_crashes,
-            max_attempts,
-            FAILED,
-            max_crashes,
-            PROCESSING,
-            FAILED,
-            CRASHED,
-            EXHAUSTED,
-        ),
-    ).fetchone()
+    try:
+        locked, verdict, url, reason = db.execute_sql(
+            _CLAIM,
+            # In the order of the statement's placeholders.
+            (
+                key,
+                after_outage,
+                after_outage,
+                str(photo_id),
+                list(CLAIMABLE),
+                FAILED,
+                max_crashes,
+                max_attempts,
+                max_crashes,
+                PROCESSING,
+                FAILED,
+                CRASHED,
+                EXHAUSTED,
+            ),
+        ).fetchone()
+    except Exception:
+        # The lock may have been taken before the statement failed (a timeout): a session-level
+        # lock outlives the rollback, so this session must not go back to the pool.
+        discard_session(db)
+        raise
     with released(db, key, bool(locked)):
         if verdict == "claimed":
             yield Claim(locked=True, url=url)
@@ -174,23 +189,3 @@ def start_request(db: Database, photo_ids: Sequence[str]) -> None:
 def mark_sent(db: Database, photo_ids: Sequence[str]) -> None:
     """Record that a message for each photo was just confirmed by the broker (photos.queued_at)."""
     db.execute_sql("UPDATE photos SET queued_at = now() WHERE uuid = ANY(%s::uuid[])", (list(photo_ids),))
-
-
-def stranded(db: Database, *, lease_s: int, limit: int = 1000) -> list[UUID]:
-    """Photos in 'processing' with no worker and no message: claimed, and sent a message (a
-    retry, or the reconciler's), longer than the lease ago, and with a lock nobody holds.
-
-    pg_locks shows a bigint advisory key as classid (high 32 bits) and objid (low 32 bits).
-    """
-    rows = db.execute_sql(
-        "SELECT p.uuid FROM photos p"
-        " WHERE p.status = %s AND p.claimed_at < now() - make_interval(secs => %s)"
-        " AND (p.queued_at IS NULL OR p.queued_at < now() - make_interval(secs => %s))"
-        " AND NOT EXISTS ("
-        "   SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.objsubid = 1"
-        "   AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
-        f"   AND ((l.classid::bigint << 32) | l.objid::bigint) = {SQL_LOCK_KEY})"
-        " ORDER BY p.claimed_at LIMIT %s",
-        (PROCESSING, lease_s, lease_s, limit),
-    ).fetchall()
-    return [UUID(str(row[0])) for row in rows]

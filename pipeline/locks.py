@@ -60,10 +60,14 @@ def _unlock(db: Database, key: int) -> None:
     try:
         db.execute_sql("SELECT pg_advisory_unlock(%s)", (key,))
     except Exception:
-        # The session is broken (the database went away): the lock went with it. Closing the
-        # driver's connection keeps the pool from reusing a session that may still hold the
-        # lock. Not db.close(): it would drop the connection context the caller is still in,
-        # whose exit then raises IndexError in place of the database error (no retry).
-        with suppress(Exception):
-            if not db.is_closed():
-                db.connection().close()
+        # The session is broken (the database went away): the lock went with it.
+        discard_session(db)
+
+
+def discard_session(db: Database) -> None:
+    """Close the driver's connection, so that the pool never reuses a session that may still
+    hold a lock. Not db.close(): it would drop the connection context the caller is still in,
+    whose exit then raises IndexError in place of the database error (no retry)."""
+    with suppress(Exception):
+        if not db.is_closed():
+            db.connection().close()

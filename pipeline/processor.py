@@ -20,7 +20,7 @@ from playhouse.pool import PooledPostgresqlDatabase
 from config import Config
 from models import init_db
 from pipeline import claims
-from pipeline.errors import PermanentError, WorkerStopping, classify
+from pipeline.errors import PermanentError, classify
 from pipeline.fetch import Fetcher, FetchPolicy
 from pipeline.locks import photo_lock
 from pipeline.storage import ThumbnailStore
@@ -96,16 +96,19 @@ class PhotoProcessor:
         self.fetcher.close()
         self.db.close_all()
 
-    def process(self, photo_id: str) -> Outcome:
-        """Process the photo `photo_id`; raise what went wrong, for the retry policy to judge."""
+    def process(self, photo_id: str, *, after_outage: bool = False) -> Outcome:
+        """Process the photo `photo_id`; raise what went wrong, for the retry policy to judge.
+
+        `after_outage`: the message's last attempt ended in an outage of ours, so an attempt
+        it may have left open (the database went away) is no crash.
+        """
         uuid = parse_photo_id(photo_id)
         outcome = Outcome(photo_id=str(uuid), result="completed")
         started = time.monotonic()
+        budget = {"max_attempts": self.max_attempts, "max_crashes": self.max_crashes}
         with (
             self.db.connection_context(),
-            claims.claimed(
-                self.db, uuid, max_attempts=self.max_attempts, max_crashes=self.max_crashes
-            ) as claim,
+            claims.claimed(self.db, uuid, after_outage=after_outage, **budget) as claim,
         ):
             if not claim.locked:
                 # Another live worker holds this photo: this message is a duplicate. That
@@ -121,10 +124,8 @@ class PhotoProcessor:
                 outcome.timings["claim"] = time.monotonic() - started
                 try:
                     self._make(uuid, claim.url, outcome)
-                except Exception as error:
-                    # A download we cut ourselves (the worker stopping) tried nothing of the source.
-                    counted = outcome.fetched and not isinstance(error, WorkerStopping)
-                    self._end_attempt(uuid, error, counted=counted)
+                except BaseException as error:  # a time limit too: it is no crash
+                    self._end_attempt(uuid, error, fetched=outcome.fetched)
                     raise
                 outcome.timings["total"] = time.monotonic() - started
         return outcome
@@ -154,15 +155,18 @@ class PhotoProcessor:
         if not done:
             outcome.result = "skipped_gone"
 
-    def _end_attempt(self, uuid: UUID, error: BaseException, *, counted: bool) -> None:
-        """Record that the attempt ended with `error`, so it does not count as a crash; one
-        that did not download (`counted` False) does not count against the budget either."""
+    def _end_attempt(self, uuid: UUID, error: BaseException, *, fetched: bool) -> None:
+        """Record that the attempt ended with `error`, so it does not count as a crash. It counts
+        against the budget only if it tried the source and ended by no outage of ours (our
+        storage down, our own stop cutting the download)."""
         failure = classify(error)
+        counted = fetched and not failure.outage
         try:
             claims.end_attempt(self.db, uuid, failure.reason, retried=failure.transient, counted=counted)
         except Exception as unrecorded:
-            # The database is down: the next claim counts this attempt as a crash. The
-            # original error is the one that matters for the retry policy.
+            # The database is down: the message says so (an outage retry), and its next claim
+            # spares this attempt rather than count a crash. The original error is the one
+            # that matters for the retry policy.
             log.warning("Could not record the end of an attempt on %s: %r", uuid, unrecorded)
 
     def fail(self, photo_id: str, reason: str) -> bool:

@@ -18,8 +18,9 @@ from uuid import UUID
 
 from peewee import Database
 
+from models import PROCESSING
 from pipeline import claims
-from pipeline.locks import advisory_lock
+from pipeline.locks import SQL_LOCK_KEY, advisory_lock
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ def reconcile_once(
     with db.connection_context(), advisory_lock(db, RECONCILER_LOCK_KEY) as locked:
         if not locked:
             return []
-        found = claims.stranded(db, lease_s=lease_s, limit=limit)
+        found = stranded(db, lease_s=lease_s, limit=limit)
         sent = []
         try:
             for photo_id in found:
@@ -47,6 +48,26 @@ def reconcile_once(
     if found:
         log.warning("Queued %d stranded photos again: %s", len(found), ", ".join(map(str, found[:20])))
     return found
+
+
+def stranded(db: Database, *, lease_s: int, limit: int = 1000) -> list[UUID]:
+    """Photos in 'processing' with no worker and no message: claimed, and sent a message (a
+    retry, or the reconciler's), longer than the lease ago, and with a lock nobody holds.
+
+    pg_locks shows a bigint advisory key as classid (high 32 bits) and objid (low 32 bits).
+    """
+    rows = db.execute_sql(
+        "SELECT p.uuid FROM photos p"
+        " WHERE p.status = %s AND p.claimed_at < now() - make_interval(secs => %s)"
+        " AND (p.queued_at IS NULL OR p.queued_at < now() - make_interval(secs => %s))"
+        " AND NOT EXISTS ("
+        "   SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.objsubid = 1"
+        "   AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        f"   AND ((l.classid::bigint << 32) | l.objid::bigint) = {SQL_LOCK_KEY})"
+        " ORDER BY p.claimed_at LIMIT %s",
+        (PROCESSING, lease_s, lease_s, limit),
+    ).fetchall()
+    return [UUID(str(row[0])) for row in rows]
 
 
 class ReconcilerThread(threading.Thread):

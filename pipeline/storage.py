@@ -9,6 +9,7 @@ at a million photos.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import secrets
@@ -23,6 +24,9 @@ TEMP_SUFFIX = ".tmp"
 # Below this much free space the store counts as full: a thumbnail is tens of KB, and a disk
 # that full fails every write, metadata included.
 MIN_FREE_BYTES = 1024 * 1024
+MIN_FREE_INODES = 16
+# What `check` writes after a failed write, to see the store take a thumbnail again.
+PROBE_BYTES = 64 * 1024
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +44,8 @@ class ThumbnailStore:
 
     def __init__(self, root: Path) -> None:
         self._root = root
+        # Set by a write that failed, cleared by one that succeeds: until then `check` probes.
+        self._write_failed = False
 
     def write(self, photo_id: UUID, data: bytes, extension: str) -> str:
         """Atomically write a photo's thumbnail; return its relative path."""
@@ -60,7 +66,9 @@ class ThumbnailStore:
             finally:
                 temp.unlink(missing_ok=True)
         except OSError as error:
+            self._write_failed = True
             raise StorageError(f"could not write {relpath}: {error.strerror or error}") from error
+        self._write_failed = False
         return relpath
 
     def remove(self, photo_id: UUID, *, keep: str | None = None) -> None:
@@ -78,8 +86,31 @@ class ThumbnailStore:
             raise StorageError(f"thumbnail folder unavailable: {error.strerror or error}") from error
         if not os.access(self._root, os.W_OK):
             raise StorageError(f"thumbnail folder {self._root} is not writable")
-        if stat.f_bavail * stat.f_frsize < MIN_FREE_BYTES:
+        if stat.f_bavail * stat.f_frsize < MIN_FREE_BYTES or (
+            stat.f_files and stat.f_favail < MIN_FREE_INODES
+        ):
             raise StorageError(f"thumbnail folder {self._root} is full")
+        if self._write_failed:
+            self._probe()
+
+    def _probe(self) -> None:
+        """Write, flush and remove a file as large as a big thumbnail: after a write failed for
+        a reason the folder's figures do not show (a quota, an I/O error), only a write that
+        succeeds says the store is back, and no photo is downloaded before it does."""
+        probe = self._root / f".probe.{secrets.token_hex(6)}{TEMP_SUFFIX}"
+        try:
+            with probe.open("xb") as out:
+                out.write(bytes(PROBE_BYTES))
+                out.flush()
+                os.fsync(out.fileno())
+        except OSError as error:
+            raise StorageError(
+                f"thumbnail folder {self._root} still refuses writes: {error.strerror or error}"
+            ) from error
+        finally:
+            with contextlib.suppress(OSError):
+                probe.unlink()
+        self._write_failed = False
 
     def resolve(self, relpath: str) -> Path | None:
         """The file for a stored relative path, or None when the path could leave the root."""

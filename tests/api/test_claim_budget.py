@@ -9,7 +9,7 @@ from contextlib import contextmanager
 
 from peewee import Database
 
-from pipeline import claims
+from pipeline import claims, reconcile
 from pipeline.locks import lock_key
 from tests.support.data import insert_photo, photo_row
 
@@ -145,7 +145,7 @@ def test_a_photo_sent_a_message_within_the_lease_is_not_stranded(database: Datab
         (waiting, stranded),
     )
     claims.mark_sent(database, [waiting])
-    assert {str(photo_id) for photo_id in claims.stranded(database, lease_s=600)} == {stranded}
+    assert {str(photo_id) for photo_id in reconcile.stranded(database, lease_s=600)} == {stranded}
 
 
 def test_the_lock_key_uses_both_halves_of_the_uuid() -> None:
@@ -154,3 +154,39 @@ def test_the_lock_key_uses_both_halves_of_the_uuid() -> None:
     second = uuid.UUID("01890a5d-ac96-7000-8000-000000000002")
     assert lock_key(first) != lock_key(second)
     assert -(2**63) <= lock_key(uuid.UUID(int=2**128 - 1)) < 2**63
+
+
+def test_an_attempt_left_open_by_an_outage_of_ours_is_spared_not_a_crash(database: Database) -> None:
+    """The database went away mid-attempt: the attempt could not be closed, and the message's
+    outage retry says so to the next claim."""
+    photo_id = insert_photo(database)
+    crash(database, photo_id)
+    with (
+        database.connection_context(),
+        claims.claimed(
+            database,
+            uuid.UUID(photo_id),
+            max_attempts=MAX_ATTEMPTS,
+            max_crashes=MAX_CRASHES,
+            after_outage=True,
+        ) as found,
+    ):
+        assert found.url is not None
+    row = photo_row(database, photo_id)
+    assert (row["attempts"], row["crashes"]) == (2, 0)
+
+
+def test_a_copy_of_a_message_for_a_photo_that_failed_since_changes_nothing(database: Database) -> None:
+    """A 404 failed the photo at its first attempt; a late duplicate must not fetch it again."""
+    photo_id = insert_photo(database)
+    with claim(database, photo_id):
+        pass
+    claims.mark_failed(database, uuid.UUID(photo_id), "source_http_error: source answered HTTP 404")
+
+    with claim(database, photo_id) as found:
+        assert found == claims.Claim(locked=True, url=None)
+    row = photo_row(database, photo_id)
+    assert (row["status"], row["attempts"]) == ("failed", 1)
+    claims.start_request(database, [photo_id])
+    with claim(database, photo_id) as found:
+        assert found.url is not None, "a new request may process it again"

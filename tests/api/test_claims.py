@@ -10,7 +10,7 @@ import psycopg2
 import pytest
 from peewee import Database
 
-from pipeline import claims
+from pipeline import claims, reconcile
 from pipeline.locks import lock_key
 from tests.support.data import insert_photo, photo_row
 
@@ -122,6 +122,6 @@ def test_stranded_finds_old_unlocked_claims_only_whatever_the_sign_of_the_lock_k
     database.execute_sql("UPDATE photos SET claimed_at = now() WHERE uuid = %s", (fresh,))
     _hold(other_session, held)
 
-    found = {str(photo_id) for photo_id in claims.stranded(database, lease_s=600)}
+    found = {str(photo_id) for photo_id in reconcile.stranded(database, lease_s=600)}
 
     assert found == {negative, positive}

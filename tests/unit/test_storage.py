@@ -79,3 +79,20 @@ def test_sweep_removes_only_old_temporary_files(tmp_path: Path) -> None:
     assert not old.exists()
     assert fresh.exists()
     assert kept.exists()
+
+
+def test_after_a_failed_write_check_refuses_until_a_probe_write_succeeds(tmp_path: Path) -> None:
+    """A write can fail for reasons the folder's figures do not show (a quota, an I/O error):
+    until a write succeeds again, `check` says the store is down, so no photo is downloaded."""
+    root = tmp_path / "thumbs"
+    root.write_text("a file where the folder should be: every write fails")
+    store = ThumbnailStore(root)
+    with pytest.raises(StorageError):
+        store.write(uuid.uuid4(), b"data", ".jpg")
+    with pytest.raises(StorageError, match="still refuses writes"):
+        store.check()
+
+    root.unlink()
+    root.mkdir()
+    store.check()
+    assert list(root.iterdir()) == [], "the probe leaves nothing behind"
