@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 from peewee import Database
 
+from harness.imageserver import ImageServer
 from harness.polling import wait_until
 from harness.service_processes import ServiceProcess, running, start_api, start_worker
+from tests.e2e import reliability
 from tests.support.data import status_of
 
 
@@ -31,6 +33,15 @@ def worker(service_env: dict[str, str], log_dir: Path) -> Iterator[ServiceProces
     """One supervised worker: 1 process, 1 thread, as the Procfile runs it."""
     with running(start_worker(service_env, log_dir)) as process:
         yield process
+
+
+@pytest.fixture(scope="module")
+def ledger_audit(
+    request: pytest.FixtureRequest, database: Database, image_server: ImageServer
+) -> Iterator[None]:
+    """At the end of a fault module: no followed photo lost, stuck or doubled (`reliability.audit`)."""
+    yield
+    reliability.audit(database, request.module.__name__, image_server)
 
 
 def wait_for_status(database: Database, photo_id: str, *statuses: str, timeout: float = 60) -> str:

@@ -21,13 +21,11 @@ import requests
 from peewee import Database
 from prometheus_client.parser import text_string_to_metric_families
 
-from harness.imageserver import ImageServer
 from harness.polling import wait_until
 from harness.service_processes import BIN, ServiceProcess, free_port, running
 from pipeline.storage import ThumbnailStore
 from service.http_worker import BODY_DEADLINE_S, HEAD_DEADLINE_S, MAX_BUFFERED_BYTES, MAX_HEAD_BYTES
 from service.metrics import METHODS
-from tests.e2e import reliability
 from tests.e2e.reliability import fault
 from tests.support.data import insert_photo
 
@@ -39,11 +37,8 @@ SLOW_HEAD = b"GET /healthz HTTP/1.1\r\nHost: slow.example\r\nX-Padding: " + b"x"
 SLOW_POST = b"POST /photos/process HTTP/1.1\r\nHost: slow.example\r\n"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def audit(database: Database, image_server: ImageServer) -> Iterator[None]:
-    """Count this module's faults in the reliability figures (it follows no photo)."""
-    yield
-    reliability.audit(database, __name__, image_server)
+# Every photo the module follows is audited at its end (tests/e2e/conftest.py).
+pytestmark = pytest.mark.usefixtures("ledger_audit")
 
 
 def _address(api: str) -> tuple[str, int]:

@@ -20,7 +20,6 @@ from harness.imageserver import ImageServer
 from harness.polling import wait_until
 from harness.queue import QUEUE
 from harness.service_processes import ServiceProcess
-from tests.e2e import reliability
 from tests.e2e.conftest import wait_for_status
 from tests.e2e.reliability import expect, fault, fresh_worker, hold, running, wait_for_workers
 from tests.support.data import insert_photo, photo_row
@@ -29,10 +28,8 @@ from tests.support.images import photo_bytes
 PHOTOS = 200
 
 
-@pytest.fixture(scope="module", autouse=True)
-def audit(database: Database, image_server: ImageServer) -> Iterator[None]:
-    yield
-    reliability.audit(database, __name__, image_server)
+# Every photo the module follows is audited at its end (tests/e2e/conftest.py).
+pytestmark = pytest.mark.usefixtures("ledger_audit")
 
 
 @pytest.fixture(scope="module")

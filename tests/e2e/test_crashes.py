@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,6 @@ from harness import proc_tree
 from harness.imageserver import ImageServer
 from harness.polling import wait_until
 from harness.service_processes import BIN, REPO, ServiceProcess, free_port
-from tests.e2e import reliability
 from tests.e2e.conftest import wait_for_status
 from tests.e2e.reliability import (
     expect,
@@ -40,11 +38,8 @@ from tests.e2e.reliability import (
 from tests.support.data import insert_photo, photo_row, status_of
 from tests.support.images import photo_bytes
 
-
-@pytest.fixture(scope="module", autouse=True)
-def audit(database: Database, image_server: ImageServer) -> Iterator[None]:
-    yield
-    reliability.audit(database, __name__, image_server)
+# Every photo the module follows is audited at its end (tests/e2e/conftest.py).
+pytestmark = pytest.mark.usefixtures("ledger_audit")
 
 
 @pytest.fixture

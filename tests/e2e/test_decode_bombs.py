@@ -21,7 +21,6 @@ from peewee import Database
 from harness import bombs, proc_tree
 from harness.imageserver import ImageServer, Reply
 from harness.service_processes import ServiceProcess
-from tests.e2e import reliability
 from tests.e2e.conftest import wait_for_status
 from tests.e2e.reliability import expect, fault, fresh_worker, running, wait_for_workers
 from tests.support.data import insert_photo, photo_row
@@ -31,10 +30,8 @@ WORKER_PEAK_MB = 300
 THE_THREE = ("tiff-100mp-rgb-orientation-6.tif", "png-100mp-palette.png", "jpeg-100mp-progressive-grey.jpg")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def audit(database: Database, image_server: ImageServer) -> Iterator[None]:
-    yield
-    reliability.audit(database, __name__, image_server)
+# Every photo the module follows is audited at its end (tests/e2e/conftest.py).
+pytestmark = pytest.mark.usefixtures("ledger_audit")
 
 
 @pytest.fixture(scope="module")

@@ -26,7 +26,6 @@ from peewee import Database
 from harness import proc_tree
 from harness.imageserver import ImageServer, Reply
 from harness.service_processes import ServiceProcess, free_port
-from tests.e2e import reliability
 from tests.e2e.conftest import wait_for_status
 from tests.e2e.reliability import expect, fault, fresh_worker, running, wait_for_workers
 from tests.support.data import insert_photo, photo_row
@@ -45,10 +44,8 @@ LIMITS = {
 BLOCK = b"x" * 16384
 
 
-@pytest.fixture(scope="module", autouse=True)
-def audit(database: Database, image_server: ImageServer) -> Iterator[None]:
-    yield
-    reliability.audit(database, __name__, image_server)
+# Every photo the module follows is audited at its end (tests/e2e/conftest.py).
+pytestmark = pytest.mark.usefixtures("ledger_audit")
 
 
 # --- a source that misbehaves below HTTP's level ----------------------------------------------

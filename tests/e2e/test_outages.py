@@ -22,7 +22,6 @@ from harness import proc_tree
 from harness.imageserver import ImageServer
 from harness.polling import wait_until
 from harness.service_processes import start_api
-from tests.e2e import reliability
 from tests.e2e.conftest import wait_for_status
 from tests.e2e.reliability import (
     expect,
@@ -41,10 +40,8 @@ from tests.support.tcpproxy import TcpProxy
 RETRY = re.compile(r"Retrying message '[^']+' in (\d+) milliseconds")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def audit(database: Database, image_server: ImageServer) -> Iterator[None]:
-    yield
-    reliability.audit(database, __name__, image_server)
+# Every photo the module follows is audited at its end (tests/e2e/conftest.py).
+pytestmark = pytest.mark.usefixtures("ledger_audit")
 
 
 @pytest.fixture

@@ -24,7 +24,6 @@ from harness.polling import wait_until
 from harness.queue import QUEUE
 from harness.service_processes import free_port, start_api
 from harness.services import RunServices, messages_in
-from tests.e2e import reliability
 from tests.e2e.conftest import wait_for_status
 from tests.e2e.reliability import (
     expect,
@@ -38,11 +37,8 @@ from tests.e2e.reliability import (
 from tests.support.data import insert_photo, photo_row, status_of
 from tests.support.images import photo_bytes
 
-
-@pytest.fixture(scope="module", autouse=True)
-def audit(database: Database, image_server: ImageServer) -> Iterator[None]:
-    yield
-    reliability.audit(database, __name__, image_server)
+# Every photo the module follows is audited at its end (tests/e2e/conftest.py).
+pytestmark = pytest.mark.usefixtures("ledger_audit")
 
 
 @pytest.fixture
