@@ -16,6 +16,7 @@ import time
 from typing import Any, NamedTuple
 
 import dramatiq
+from dramatiq.common import compute_backoff
 from dramatiq.middleware import Middleware
 
 import logsetup
@@ -131,7 +132,13 @@ class PhotoWorker(Middleware):
         """
         rechecks = message.options.get(BUSY_RECHECKS, 0)
         message.options[BUSY_RECHECKS] = rechecks + 1
-        delay_ms = min(self._config.retry_max_backoff_ms, self._config.retry_min_backoff_ms * 2**rechecks)
+        # Dramatiq's own backoff, as for retries (without jitter: the holder's end is not a crowd).
+        _, delay_ms = compute_backoff(
+            rechecks,
+            factor=self._config.retry_min_backoff_ms,
+            max_backoff=self._config.retry_max_backoff_ms,
+            jitter=False,
+        )
         dramatiq.get_broker().enqueue(message, delay=delay_ms)
         log.info(
             "Photo held by another worker; checking again in %.1f s.",

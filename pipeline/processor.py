@@ -1,7 +1,7 @@
 """The steps of one photo: claim it, download it, make its thumbnail, store it, complete it.
 
 Every step that can fail raises an error of `pipeline.errors` (or a database error); none is
-caught here. What an error means is `errors.classify`'s business, whether to try again the retry
+swallowed here (an attempt that raised is only closed, then the error goes on). What an error means is `errors.classify`'s business, whether to try again the retry
 policy's, and the worker calls `fail` once a message has failed for good. So `process` has one
 path: the one that works.
 """
