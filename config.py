@@ -63,6 +63,19 @@ class Config:
     thumbs_dir: Path = setting(  # noqa: RUF009
         Path("./waldo-app-thumbs"), "where thumbnail files go (relative: from the working directory)"
     )
+    thumbs_bucket: str | None = setting(
+        None,
+        "when set, thumbnails go to this S3-compatible bucket instead of THUMBS_DIR; endpoint, "
+        "credentials and region from boto3's own variables (AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, ...)",
+    )
+    thumbs_prefix: str | None = setting(
+        None, "the key prefix of the thumbnails in THUMBS_BUCKET (a folder: 'thumbs/')"
+    )
+    thumbs_public_base_url: str | None = setting(
+        None,
+        "where the thumbnails are public (a CDN in front of the bucket or folder): each thumbnail "
+        "in the API carries <this>/<url> as public_url beside its relative url",
+    )
     host: str = setting("127.0.0.1", "the address the API and the worker's metrics listen on")
     port: int = setting(3000, "the port the API listens on", low=1, high=65535)
     web_workers: int = setting(2, "gunicorn worker processes of the API", low=1)
@@ -135,6 +148,11 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
     for name, url in (("PG_CONNECTION_URI", config.pg_connection_uri), ("AMQP_URI", config.amqp_uri)):
         if not urlsplit(url).scheme:
             raise ConfigError(f"{name} must be a URL, got {url!r}")
+    public = urlsplit(config.thumbs_public_base_url or "https://cdn")
+    if public.scheme not in ("http", "https") or not public.netloc:
+        raise ConfigError(
+            f"THUMBS_PUBLIC_BASE_URL must be an http(s) URL, got {config.thumbs_public_base_url!r}"
+        )
     return config
 
 

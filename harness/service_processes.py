@@ -31,9 +31,12 @@ def free_port() -> int:
 class ServiceProcess:
     """A process group we start, stop gracefully, or kill, with its output kept in a file."""
 
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], log_dir: Path) -> None:
+    def __init__(
+        self, name: str, argv: list[str], env: dict[str, str], log_dir: Path, *, cwd: Path = REPO
+    ) -> None:
         self.name = name
         self.argv = argv
+        self.cwd = cwd
         self.env = {**os.environ, **env, "PYTHONUNBUFFERED": "1", "PATH": f"{BIN}:{os.environ['PATH']}"}
         self.log_path = log_dir / f"{name}.log"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -42,7 +45,12 @@ class ServiceProcess:
         """Start the process in a new session (its own group), output appended to its log; return self."""
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            self.argv, cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            self.argv,
+            cwd=self.cwd,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         log.close()
         return self
@@ -103,14 +111,25 @@ def _killpg(pid: int, signum: int) -> None:
         os.killpg(pid, signum)
 
 
-def start_api(env: dict[str, str], log_dir: Path, *, port: int | None = None) -> tuple[ServiceProcess, str]:
-    """gunicorn serving the API as the Procfile runs it; returns the process and its base URL."""
+def start_api(
+    env: dict[str, str], log_dir: Path, *, port: int | None = None, cwd: Path = REPO
+) -> tuple[ServiceProcess, str]:
+    """gunicorn serving the API as the Procfile runs it; returns the process and its base URL.
+    `cwd`: its working directory (the code is still this checkout's)."""
     port = port or free_port()
     api = ServiceProcess(
         "api",
-        [str(BIN / "gunicorn"), "--config", "service/gunicorn_conf.py", "service.app:get_app()"],
-        {**env, "HOST": "127.0.0.1", "PORT": str(port), "WEB_WORKERS": "1", "WEB_THREADS": "4"},
+        [str(BIN / "gunicorn"), "--config", str(REPO / "service/gunicorn_conf.py"), "service.app:get_app()"],
+        {
+            **env,
+            **_code_path(cwd),
+            "HOST": "127.0.0.1",
+            "PORT": str(port),
+            "WEB_WORKERS": "1",
+            "WEB_THREADS": "4",
+        },
         log_dir,
+        cwd=cwd,
     ).start()
     base_url = f"http://127.0.0.1:{port}"
     wait_until(lambda: _answers(f"{base_url}/healthz") or not api.alive(), timeout=30, message="API up")
@@ -129,17 +148,30 @@ def worker_argv(
 
 
 def start_worker(
-    env: dict[str, str], log_dir: Path, *, processes: int = 1, threads: int = 1, supervised: bool = True
+    env: dict[str, str],
+    log_dir: Path,
+    *,
+    processes: int = 1,
+    threads: int = 1,
+    supervised: bool = True,
+    name: str = "worker",
+    cwd: Path = REPO,
 ) -> ServiceProcess:
-    """The Dramatiq worker as the Procfile runs it."""
+    """The Dramatiq worker as the Procfile runs it, logging to `name`.log, working in `cwd`."""
     # WORKER_SHUTDOWN_MS as the worker itself reads it, passed to Dramatiq as the Procfile does.
     shutdown_ms = load_config({**os.environ, **env}).worker_shutdown_ms
     return ServiceProcess(
-        "worker",
+        name,
         worker_argv(processes=processes, threads=threads, supervised=supervised, shutdown_ms=shutdown_ms),
-        {**env, **worker_dramatiq_env(threads=threads)},
+        {**env, **_code_path(cwd), **worker_dramatiq_env(threads=threads)},
         log_dir,
+        cwd=cwd,
     ).start()
+
+
+def _code_path(cwd: Path) -> dict[str, str]:
+    """PYTHONPATH to this checkout for a process working elsewhere (a host of its own)."""
+    return {} if cwd == REPO else {"PYTHONPATH": str(REPO)}
 
 
 def worker_dramatiq_env(*, threads: int) -> dict[str, str]:

@@ -23,13 +23,11 @@ from pipeline import claims
 from pipeline.errors import PermanentError, classify
 from pipeline.fetch import Fetcher, FetchPolicy
 from pipeline.locks import photo_lock
-from pipeline.storage import ThumbnailStore
+from pipeline.storage import ThumbnailStore, open_store
 from pipeline.thumbnail import Thumbnail, make_thumbnail
 
 log = logging.getLogger(__name__)
 
-# Temporary files older than this were left by a writer that died (a live one takes a second).
-STALE_TEMP_FILE_S = 600
 # Database connections of one worker process: one per worker thread, plus the reconciler's.
 MAX_CONNECTIONS = 32
 
@@ -71,11 +69,10 @@ class PhotoProcessor:
 
     @classmethod
     def from_config(cls, config: Config) -> PhotoProcessor:
-        """The processor the worker runs with: the database, downloads, thumbnails and files."""
+        """The processor the worker runs with: the database, downloads, thumbnails and their store."""
         db = init_db(config, max_connections=MAX_CONNECTIONS)
-        store = ThumbnailStore(config.thumbs_dir)
-        config.thumbs_dir.mkdir(parents=True, exist_ok=True)
-        store.sweep_temporary(older_than_s=STALE_TEMP_FILE_S)
+        store = open_store(config)
+        store.start()
         return cls(
             db=db,
             fetcher=Fetcher(FetchPolicy.from_config(config)),

@@ -1,140 +1,99 @@
-"""Thumbnail files under THUMBS_DIR: named from the photo's UUID, written atomically.
+"""Where thumbnails are kept: one interface, two backends, chosen by the configuration.
 
-A thumbnail is written to a temporary file in its final directory, flushed to disk, then
-renamed over its final name: a reader sees either no file or a whole one, never half of one.
-Names come from the photo UUID alone, never from the source URL. Files fan out into 256
-folders by the UUID's first two hex digits so that no folder grows past a few thousand entries
-at a million photos.
+`FolderStore` (pipeline/folder_store.py) keeps them as files under THUMBS_DIR, the default;
+`BucketStore` (pipeline/bucket_store.py) as objects in an S3-compatible bucket, when
+THUMBS_BUCKET is set. Both name a thumbnail by the same relative path (`thumbnail_relpath`),
+which is what photo_thumbnails.url stores: a row means the same thumbnail in either, so moving
+from a folder to a bucket (`python -m service copy-thumbs`) rewrites no row.
+
+A name comes from the photo's UUID alone, never from the source URL, and fans out into 256
+prefixes by the UUID's first two hex digits (no folder grows past a few thousand entries at a
+million photos). It is written for one content only: a completed photo is never processed
+again, and a failed one keeps no thumbnail, so what a cache holds under a name stays true.
 """
 
 from __future__ import annotations
 
-import contextlib
-import logging
-import os
-import secrets
-import time
-from pathlib import Path, PurePosixPath
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 from uuid import UUID
 
-from pipeline.errors import StorageError
 from pipeline.formats import MEDIA_TYPES
 
-TEMP_SUFFIX = ".tmp"
-# Below this much free space the store counts as full: a thumbnail is tens of KB, and a disk
-# that full fails every write, metadata included.
-MIN_FREE_BYTES = 1024 * 1024
-MIN_FREE_INODES = 16
-# What `check` writes after a failed write, to see the store take a thumbnail again.
-PROBE_BYTES = 64 * 1024
+if TYPE_CHECKING:
+    from config import Config
 
-log = logging.getLogger(__name__)
+# The thumbnails' Cache-Control, on the API's answers and on the objects of a bucket (which a
+# CDN in front of it follows): caches keep a thumbnail a minute, then ask again with its ETag.
+MAX_AGE_S = 60
+
+
+def cache_control(*, private: bool = False) -> str:
+    """The Cache-Control of a thumbnail; `private` when it needs a token, so no shared cache keeps it."""
+    return f"{'private' if private else 'public'}, max-age={MAX_AGE_S}, must-revalidate"
 
 
 def thumbnail_relpath(photo_id: UUID, extension: str) -> str:
-    """The thumbnail's path relative to THUMBS_DIR, as stored in photo_thumbnails.url."""
+    """The thumbnail's path relative to the store, as stored in photo_thumbnails.url."""
     if extension not in MEDIA_TYPES:
         raise ValueError(f"unexpected thumbnail extension {extension!r}")
     name = str(photo_id)
     return f"{name[:2]}/{name}{extension}"
 
 
-class ThumbnailStore:
-    """Writes, finds and removes thumbnail files below one root folder."""
+def checked_relpath(relpath: str) -> PurePosixPath | None:
+    """`relpath` as a path inside the store, or None when it could leave it or names no thumbnail
+    format: what a client asks for is checked here before any backend sees it."""
+    pure = PurePosixPath(relpath)
+    if pure.is_absolute() or ".." in pure.parts or not pure.parts or pure.suffix not in MEDIA_TYPES:
+        return None
+    return pure
 
-    def __init__(self, root: Path) -> None:
-        self._root = root
-        # Set by a write that failed, cleared by one that succeeds: until then `check` probes.
-        self._write_failed = False
+
+@dataclass(frozen=True)
+class StoredThumbnail:
+    """A thumbnail as the store holds it, for the API to serve."""
+
+    etag: str  # changes whenever the content may have (unquoted)
+    media_type: str
+    size: int
+    body: BinaryIO | None  # None when the caller holds this version already (an ETag it sent)
+
+
+class ThumbnailStore(Protocol):
+    """What the worker and the API need of a place that keeps thumbnails."""
+
+    description: str  # where, for log lines and errors
+
+    def start(self) -> None:
+        """Prepare for a worker's first photo (make the folder, sweep what a dead writer left);
+        say clearly in the log when the store cannot be used, without raising."""
 
     def write(self, photo_id: UUID, data: bytes, extension: str) -> str:
-        """Atomically write a photo's thumbnail; return its relative path."""
-        relpath = thumbnail_relpath(photo_id, extension)
-        final = self._root / relpath
-        temp = final.with_name(f".{final.name}.{secrets.token_hex(6)}{TEMP_SUFFIX}")
-        try:
-            final.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            try:
-                with os.fdopen(fd, "wb") as out:
-                    out.write(data)
-                    out.flush()
-                    # Without fsync a crash after the rename (and after the row is committed)
-                    # could leave an empty file under a name the database vouches for.
-                    os.fsync(out.fileno())
-                os.replace(temp, final)
-            finally:
-                temp.unlink(missing_ok=True)
-        except OSError as error:
-            self._write_failed = True
-            raise StorageError(f"could not write {relpath}: {error.strerror or error}") from error
-        self._write_failed = False
-        return relpath
+        """Store a photo's thumbnail whole (a reader never sees part of one); return its relpath.
+        Returns only once the store confirmed it. StorageError when it cannot."""
 
     def remove(self, photo_id: UUID, *, keep: str | None = None) -> None:
-        """Remove the thumbnail files of a photo but `keep` (a failed photo keeps none)."""
-        for extension in MEDIA_TYPES:
-            if (relpath := thumbnail_relpath(photo_id, extension)) != keep:
-                (self._root / relpath).unlink(missing_ok=True)
+        """Remove every thumbnail of a photo but `keep` (a failed photo keeps none)."""
 
     def check(self) -> None:
-        """Raise StorageError unless a thumbnail can be written now: the folder is writable and
-        has room. Cheap (no file is written), so it runs before every download."""
-        try:
-            stat = os.statvfs(self._root)
-        except OSError as error:
-            raise StorageError(f"thumbnail folder unavailable: {error.strerror or error}") from error
-        if not os.access(self._root, os.W_OK):
-            raise StorageError(f"thumbnail folder {self._root} is not writable")
-        if stat.f_bavail * stat.f_frsize < MIN_FREE_BYTES or (
-            stat.f_files and stat.f_favail < MIN_FREE_INODES
-        ):
-            raise StorageError(f"thumbnail folder {self._root} is full")
-        if self._write_failed:
-            self._probe()
+        """Raise StorageError unless a thumbnail can be written now. Cheap: runs before each
+        download, and answers /healthz."""
 
-    def _probe(self) -> None:
-        """Write, flush and remove a file as large as a big thumbnail: after a write failed for
-        a reason the folder's figures do not show (a quota, an I/O error), only a write that
-        succeeds says the store is back, and no photo is downloaded before it does."""
-        probe = self._root / f".probe.{secrets.token_hex(6)}{TEMP_SUFFIX}"
-        try:
-            with probe.open("xb") as out:
-                out.write(bytes(PROBE_BYTES))
-                out.flush()
-                os.fsync(out.fileno())
-        except OSError as error:
-            raise StorageError(
-                f"thumbnail folder {self._root} still refuses writes: {error.strerror or error}"
-            ) from error
-        finally:
-            with contextlib.suppress(OSError):
-                probe.unlink()
-        self._write_failed = False
+    def read(self, relpath: str, *, held: tuple[str, ...] = ()) -> StoredThumbnail | None:
+        """The thumbnail at `relpath`, or None when there is none. `held`: the ETags the client
+        holds; when one matches, the answer has no body."""
 
-    def resolve(self, relpath: str) -> Path | None:
-        """The file for a stored relative path, or None when the path could leave the root."""
-        pure = PurePosixPath(relpath)
-        if pure.is_absolute() or ".." in pure.parts or not pure.parts:
-            return None
-        return self._root.joinpath(*pure.parts)
 
-    def sweep_temporary(self, *, older_than_s: float) -> int:
-        """Delete temporary files left by a writer that died; return how many were removed.
+def open_store(config: Config) -> ThumbnailStore:
+    """The store the configuration names: the bucket when THUMBS_BUCKET is set, else the folder.
+    Nothing is contacted here: a bucket's client is made at its first use, in the process that
+    uses it (never before a fork)."""
+    if config.thumbs_bucket:
+        from pipeline.bucket_store import BucketStore  # boto3 loads only where a bucket is used
 
-        Only files older than `older_than_s` go: a live writer's file is seconds old.
-        """
-        cutoff = time.time() - older_than_s
-        removed = 0
-        if not self._root.is_dir():
-            return 0
-        for temp in self._root.glob(f"*/.*{TEMP_SUFFIX}"):
-            try:
-                if temp.stat().st_mtime < cutoff:
-                    temp.unlink()
-                    removed += 1
-            except FileNotFoundError:
-                continue
-        if removed:
-            log.info("Removed %d temporary thumbnail files left by stopped writers.", removed)
-        return removed
+        return BucketStore(config.thumbs_bucket, prefix=config.thumbs_prefix or "")
+    from pipeline.folder_store import FolderStore
+
+    return FolderStore(config.thumbs_dir)

@@ -13,7 +13,7 @@ from peewee import Database
 import logsetup
 from config import Config, load_config
 from models import init_db
-from pipeline.storage import ThumbnailStore
+from pipeline.storage import ThumbnailStore, open_store
 from service import errors
 from service.auth import BearerToken
 from service.demo import DEMO_DIR, DEMO_ROUTE
@@ -36,9 +36,11 @@ def create_app(
     *,
     db: Database,
     send: Callable[[str], object],
+    store: ThumbnailStore | None = None,
     health_checks: dict[str, Callable[[], None]],
 ) -> falcon.App:
-    """The API, given its collaborators: the database, a way to send a photo, health checks."""
+    """The API, given its collaborators: the database, a way to send a photo, health checks, and
+    the thumbnails' store (by default the one `config` names)."""
     middleware: list[Any] = [RequestMetrics()]
     if config.api_token:
         middleware.append(BearerToken(config.api_token))
@@ -46,13 +48,14 @@ def create_app(
     app = falcon.App(middleware=middleware)
     app.req_options.strip_url_path_trailing_slash = True
     errors.register(app)
-    app.add_route("/photos", PhotoList())
+    public_base_url = config.thumbs_public_base_url
+    app.add_route("/photos", PhotoList(public_base_url=public_base_url))
     app.add_route("/photos/pending", PendingPhotos())
     app.add_route("/photos/process", EnqueuePhotos(send))
-    app.add_route("/photos/{photo_id}", PhotoItem())
+    app.add_route("/photos/{photo_id}", PhotoItem(public_base_url=public_base_url))
     app.add_route("/stats", Stats())
     # With a token set, the thumbnails are not for everyone: no shared cache may keep them.
-    thumbnails = ThumbnailFile(ThumbnailStore(config.thumbs_dir), private=bool(config.api_token))
+    thumbnails = ThumbnailFile(store or open_store(config), private=bool(config.api_token))
     app.add_route(THUMBS_ROUTE + "/{path:path}", thumbnails)
     app.add_route("/healthz", Health(health_checks))
     app.add_route("/openapi.json", OpenApiDocument())
@@ -68,6 +71,7 @@ def get_app() -> falcon.App:
     config = load_config()
     logsetup.configure(config.log_format)
     db = init_db(config, max_connections=16)
+    store = open_store(config)
     # Imported here, not at module level: importing `actors` builds the broker from the
     # environment, which tests of create_app (and tools importing this module) do not want.
     from actors import broker, process_photo
@@ -78,10 +82,12 @@ def get_app() -> falcon.App:
         config,
         db=db,
         send=process_photo.send,
+        store=store,
         health_checks={
             "database": functools.partial(database_check, db),
             "broker": functools.partial(broker_check, broker, QUEUE_NAME),
-            # Full or read-only: the worker's photos wait (an outage), and the API says why.
-            "storage": ThumbnailStore(config.thumbs_dir).check,
+            # Full, read-only, unreachable, refusing us: the worker's photos wait (an outage),
+            # and the API says why.
+            "storage": store.check,
         },
     )

@@ -19,7 +19,9 @@ def photo_summary(photo: Photo) -> dict[str, Any]:
     }
 
 
-def photo_detail(photo: Photo, thumbnails: list[PhotoThumbnail]) -> dict[str, Any]:
+def photo_detail(
+    photo: Photo, thumbnails: list[PhotoThumbnail], *, public_base_url: str | None = None
+) -> dict[str, Any]:
     """A photo with its processing state and its thumbnails."""
     return {
         **photo_summary(photo),
@@ -27,17 +29,19 @@ def photo_detail(photo: Photo, thumbnails: list[PhotoThumbnail]) -> dict[str, An
         "queued_at": photo.queued_at.isoformat() if photo.queued_at else None,
         "attempts": photo.attempts,
         "failure_reason": photo.failure_reason,
-        "thumbnails": [thumbnail_json(thumbnail) for thumbnail in thumbnails],
+        "thumbnails": [thumbnail_json(thumbnail, public_base_url) for thumbnail in thumbnails],
     }
 
 
-def thumbnail_json(thumbnail: PhotoThumbnail) -> dict[str, Any]:
-    """A thumbnail row, with `href`, where the API serves the file."""
+def thumbnail_json(thumbnail: PhotoThumbnail, public_base_url: str | None = None) -> dict[str, Any]:
+    """A thumbnail row, with `href`, where the API serves the file, and `public_url`, where a CDN
+    does (THUMBS_PUBLIC_BASE_URL), if one does."""
     return {
         "uuid": str(thumbnail.uuid),
         "width": thumbnail.width,
         "height": thumbnail.height,
         "url": thumbnail.url,
         "href": f"{THUMBS_ROUTE}/{thumbnail.url}",
+        "public_url": f"{public_base_url.rstrip('/')}/{thumbnail.url}" if public_base_url else None,
         "created_at": thumbnail.created_at.isoformat(),
     }

@@ -19,6 +19,7 @@ from config import Config, load_config
 from harness import services as test_services
 from harness.imageserver import ImageServer
 from harness.queue import QueueProbe
+from harness.s3server import S3Server
 from harness.service_processes import RUNNING
 from models import init_db
 from schema import migrations
@@ -59,6 +60,24 @@ def service_env(
         "DOWNLOAD_TIMEOUT_S": "5",
         "LOG_FORMAT": "text",
     }
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """A real S3-compatible server on 127.0.0.1 (rclone), for the tests of the bucket store."""
+    server = S3Server(tmp_path_factory.mktemp("s3-data"), tmp_path_factory.mktemp("s3-logs")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def bucket_env(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """A new empty bucket on the S3 server, as the settings that select it; set in this process's
+    environment too (boto3 reads it there) for the length of the test."""
+    env = {**s3_server.env, "THUMBS_BUCKET": s3_server.new_bucket()}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return env
 
 
 @pytest.fixture(scope="session")

@@ -24,6 +24,9 @@ class PendingPhotos:
 class PhotoList:
     """Photos of any status (or of one, with ?status=), oldest first, with their thumbnails."""
 
+    def __init__(self, *, public_base_url: str | None = None) -> None:
+        self._public_base_url = public_base_url
+
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         status = req.get_param("status")
         if status is not None and status not in STATUSES:
@@ -36,11 +39,17 @@ class PhotoList:
         if page:
             for thumbnail in PhotoThumbnail.select().where(PhotoThumbnail.photo.in_([p.uuid for p in page])):
                 thumbnails[thumbnail.photo_uuid].append(thumbnail)
-        resp.media = [photo_detail(photo, thumbnails[photo.uuid]) for photo in page]
+        resp.media = [
+            photo_detail(photo, thumbnails[photo.uuid], public_base_url=self._public_base_url)
+            for photo in page
+        ]
 
 
 class PhotoItem:
     """One photo: its status, its failure reason if any, and its thumbnails."""
+
+    def __init__(self, *, public_base_url: str | None = None) -> None:
+        self._public_base_url = public_base_url
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, photo_id: str) -> None:
         if not validation.UUID_PATTERN.fullmatch(photo_id):
@@ -51,4 +60,4 @@ class PhotoItem:
         if photo is None:
             raise falcon.HTTPNotFound(title="Photo not found", description=f"No photo has UUID {photo_id}.")
         thumbnails = list(PhotoThumbnail.select().where(PhotoThumbnail.photo == photo.uuid))
-        resp.media = photo_detail(photo, thumbnails)
+        resp.media = photo_detail(photo, thumbnails, public_base_url=self._public_base_url)

@@ -13,7 +13,7 @@ import falcon.testing
 from peewee import Database
 
 from config import Config
-from pipeline.storage import ThumbnailStore
+from pipeline.folder_store import FolderStore
 from service.app import create_app
 from tests.support.data import insert_photo
 
@@ -21,7 +21,7 @@ TOKEN = "thumbnail-test-token"
 
 
 def _complete(database: Database, thumbs_dir: Path, photo_id: str, data: bytes = b"\xff\xd8jpeg") -> str:
-    relpath = ThumbnailStore(thumbs_dir).write(uuid.UUID(photo_id), data, ".jpg")
+    relpath = FolderStore(thumbs_dir).write(uuid.UUID(photo_id), data, ".jpg")
     database.execute_sql(
         "INSERT INTO photo_thumbnails (photo_uuid, width, height, url) VALUES (%s, 320, 240, %s)",
         (photo_id, relpath),
@@ -141,7 +141,7 @@ def test_a_thumbnail_rewritten_by_processing_again_gets_a_new_etag_and_is_served
 
     # What processing the photo again does: the same name, written anew (temporary file, rename),
     # here at once and with as many bytes, so that neither the size nor the time tells them apart.
-    assert ThumbnailStore(thumbs_dir).write(uuid.UUID(photo_id), b"\xff\xd8 thumbnail B", ".jpg") == relpath
+    assert FolderStore(thumbs_dir).write(uuid.UUID(photo_id), b"\xff\xd8 thumbnail B", ".jpg") == relpath
     again = client.simulate_get(f"/thumbs/{relpath}", headers={"If-None-Match": first.headers["etag"]})
 
     assert again.status_code == 200

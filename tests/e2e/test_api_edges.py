@@ -23,7 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from harness.polling import wait_until
 from harness.service_processes import BIN, ServiceProcess, free_port, running
-from pipeline.storage import ThumbnailStore
+from pipeline.folder_store import FolderStore
 from service.http_worker import BODY_DEADLINE_S, HEAD_DEADLINE_S, MAX_BUFFERED_BYTES, MAX_HEAD_BYTES
 from service.metrics import METHODS
 from tests.e2e.reliability import fault
@@ -333,7 +333,7 @@ def test_a_thumbnail_through_gunicorn_is_cached_a_minute_then_revalidated_by_its
     api: str, thumbs_dir: Path
 ) -> None:
     photo_id = uuid.uuid4()
-    store = ThumbnailStore(thumbs_dir)
+    store = FolderStore(thumbs_dir)
     # A file without a row, in the run's THUMBS_DIR: removed whatever the outcome.
     relpath = store.write(photo_id, b"\xff\xd8 thumbnail A", ".jpg")
     try:

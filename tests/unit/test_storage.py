@@ -1,4 +1,6 @@
-"""Thumbnail files: named from the UUID, written whole or not at all, removable, swept."""
+"""The folder store's files: named from the UUID, written whole or not at all, removable, swept.
+
+What both stores do alike is tested on both in tests/api/test_stores.py."""
 
 from __future__ import annotations
 
@@ -10,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from pipeline.errors import StorageError
-from pipeline.storage import ThumbnailStore, thumbnail_relpath
+from pipeline.folder_store import FolderStore
+from pipeline.storage import thumbnail_relpath
 
 
 def test_the_path_comes_from_the_uuid_fanned_out_by_its_first_two_digits() -> None:
@@ -21,7 +24,7 @@ def test_the_path_comes_from_the_uuid_fanned_out_by_its_first_two_digits() -> No
 
 
 def test_write_leaves_the_final_file_and_no_temporary_one(tmp_path: Path) -> None:
-    store = ThumbnailStore(tmp_path)
+    store = FolderStore(tmp_path)
     photo_id = uuid.uuid4()
     relpath = store.write(photo_id, b"jpeg bytes", ".jpg")
     assert (tmp_path / relpath).read_bytes() == b"jpeg bytes"
@@ -30,7 +33,7 @@ def test_write_leaves_the_final_file_and_no_temporary_one(tmp_path: Path) -> Non
 
 
 def test_writing_again_replaces_the_file_atomically(tmp_path: Path) -> None:
-    store = ThumbnailStore(tmp_path)
+    store = FolderStore(tmp_path)
     photo_id = uuid.uuid4()
     relpath = store.write(photo_id, b"first", ".jpg")
     inode = (tmp_path / relpath).stat().st_ino
@@ -43,11 +46,11 @@ def test_a_failed_write_raises_storage_error_and_leaves_nothing(tmp_path: Path) 
     blocker = tmp_path / "blocked"
     blocker.write_text("a file where the root folder should be")
     with pytest.raises(StorageError, match="could not write"):
-        ThumbnailStore(blocker).write(uuid.uuid4(), b"data", ".jpg")
+        FolderStore(blocker).write(uuid.uuid4(), b"data", ".jpg")
 
 
 def test_remove_deletes_every_thumbnail_of_the_photo_only(tmp_path: Path) -> None:
-    store = ThumbnailStore(tmp_path)
+    store = FolderStore(tmp_path)
     photo_id, other = uuid.uuid4(), uuid.uuid4()
     store.write(photo_id, b"a", ".jpg")
     store.write(photo_id, b"b", ".webp")
@@ -56,15 +59,8 @@ def test_remove_deletes_every_thumbnail_of_the_photo_only(tmp_path: Path) -> Non
     assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*.*")) == [kept]
 
 
-def test_resolve_refuses_paths_that_leave_the_root(tmp_path: Path) -> None:
-    store = ThumbnailStore(tmp_path)
-    assert store.resolve("ab/x.jpg") == tmp_path / "ab" / "x.jpg"
-    for bad in ("../etc/passwd", "/etc/passwd", "ab/../../x", ""):
-        assert store.resolve(bad) is None, bad
-
-
 def test_sweep_removes_only_old_temporary_files(tmp_path: Path) -> None:
-    store = ThumbnailStore(tmp_path)
+    store = FolderStore(tmp_path)
     (tmp_path / "ab").mkdir()
     old = tmp_path / "ab" / ".ab12.jpg.0123456789ab.tmp"
     fresh = tmp_path / "ab" / ".ab34.jpg.ba9876543210.tmp"
@@ -86,7 +82,7 @@ def test_after_a_failed_write_check_refuses_until_a_probe_write_succeeds(tmp_pat
     until a write succeeds again, `check` says the store is down, so no photo is downloaded."""
     root = tmp_path / "thumbs"
     root.write_text("a file where the folder should be: every write fails")
-    store = ThumbnailStore(root)
+    store = FolderStore(root)
     with pytest.raises(StorageError):
         store.write(uuid.uuid4(), b"data", ".jpg")
     with pytest.raises(StorageError, match="still refuses writes"):

@@ -1,0 +1,214 @@
+"""The two thumbnail stores behind one interface: a folder, and a bucket on a real S3 server.
+
+Each contract test runs against both; the bucket's own faults (unreachable, wrong credentials,
+missing bucket) and its wire details (keys, media type, Cache-Control, a client per process)
+follow.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import re
+import uuid
+from pathlib import Path
+
+import pytest
+
+from harness.s3server import S3Server
+from pipeline.bucket_store import BucketStore
+from pipeline.errors import StorageError, classify
+from pipeline.folder_store import FolderStore
+from pipeline.s3_client import make_client
+from pipeline.storage import ThumbnailStore, thumbnail_relpath
+
+PREFIX = "thumbs/"
+# A HEAD answer has no body to name the cause: a 403 is all the store says, and we say what it means.
+CREDENTIALS_REFUSED = (
+    "access denied: check the credentials|does not know AWS_ACCESS_KEY_ID|refused our signature"
+)
+JPEG, WEBP = b"\xff\xd8 a jpeg thumbnail", b"RIFF a webp thumbnail"
+
+
+@pytest.fixture(params=["folder", "bucket"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> ThumbnailStore:
+    if request.param == "folder":
+        return FolderStore(tmp_path / "thumbs")
+    env = request.getfixturevalue("bucket_env")
+    return BucketStore(env["THUMBS_BUCKET"], prefix=PREFIX)
+
+
+def _content(store: ThumbnailStore, relpath: str) -> bytes | None:
+    stored = store.read(relpath)
+    if stored is None:
+        return None
+    assert stored.body is not None
+    with stored.body:
+        data = stored.body.read()
+    assert len(data) == stored.size
+    return data
+
+
+def test_a_written_thumbnail_reads_back_whole_under_its_relative_path(store: ThumbnailStore) -> None:
+    store.start()
+    store.check()
+    photo_id = uuid.uuid4()
+
+    relpath = store.write(photo_id, JPEG, ".jpg")
+
+    assert relpath == thumbnail_relpath(photo_id, ".jpg")
+    stored = store.read(relpath, held=("x",))
+    assert stored is not None
+    assert stored.body is not None
+    stored.body.close()
+    assert stored.media_type == "image/jpeg"
+    assert stored.size == len(JPEG)
+    assert _content(store, relpath) == JPEG
+
+
+def test_a_client_holding_the_etag_gets_no_body(store: ThumbnailStore) -> None:
+    relpath = store.write(uuid.uuid4(), JPEG, ".jpg")
+    first = store.read(relpath)
+    assert first is not None
+    assert first.body is not None
+    first.body.close()
+
+    held = store.read(relpath, held=("some-other-tag", first.etag))
+    stale = store.read(relpath, held=("some-other-tag",))
+
+    assert held is not None
+    assert held.body is None
+    assert held.etag == first.etag
+    assert stale is not None
+    assert stale.body is not None
+    stale.body.close()
+
+
+def test_new_content_under_the_same_name_has_a_new_etag(store: ThumbnailStore) -> None:
+    photo_id = uuid.uuid4()
+    relpath = store.write(photo_id, b"\xff\xd8 first", ".jpg")
+    first = store.read(relpath, held=("x",))
+    store.write(photo_id, b"\xff\xd8 other", ".jpg")
+    second = store.read(relpath, held=("x",))
+    assert first is not None
+    assert second is not None
+    for stored in (first, second):
+        assert stored.body is not None
+        stored.body.close()
+    assert first.etag != second.etag
+
+
+def test_unknown_and_escaping_paths_read_as_nothing(store: ThumbnailStore) -> None:
+    store.write(uuid.uuid4(), JPEG, ".jpg")
+    for path in ("ab/nothing.jpg", "../etc/passwd", "/etc/passwd", "ab/../../x.jpg", "", "ab/x.exe"):
+        assert store.read(path) is None, path
+
+
+def test_remove_keeps_only_the_named_thumbnail_and_touches_no_other_photo(store: ThumbnailStore) -> None:
+    photo_id, other = uuid.uuid4(), uuid.uuid4()
+    jpeg = store.write(photo_id, JPEG, ".jpg")
+    webp = store.write(photo_id, WEBP, ".webp")
+    others = store.write(other, JPEG, ".jpg")
+
+    store.remove(photo_id, keep=webp)
+    assert (_content(store, jpeg), _content(store, webp)) == (None, WEBP)
+
+    store.remove(photo_id)
+    assert _content(store, webp) is None
+    assert _content(store, others) == JPEG
+    store.remove(photo_id)  # nothing left to remove is no error
+
+
+def test_objects_are_keyed_under_the_prefix_with_their_media_type_and_cache_control(
+    bucket_env: dict[str, str], s3_server: S3Server
+) -> None:
+    bucket = bucket_env["THUMBS_BUCKET"]
+    store = BucketStore(bucket, prefix="/thumbs")  # a prefix is a folder, slashes or not
+    photo_id = uuid.uuid4()
+    relpath = store.write(photo_id, WEBP, ".webp")
+
+    assert s3_server.objects(bucket) == {f"thumbs/{relpath}": WEBP}
+    head = make_client().head_object(Bucket=bucket, Key=f"thumbs/{relpath}")
+    assert head["ContentType"] == "image/webp"
+    assert head["CacheControl"] == "public, max-age=60, must-revalidate"
+
+
+def test_an_unreachable_store_is_an_outage_at_check_and_at_write(
+    bucket_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # the discard port: nobody there
+    store = BucketStore(bucket_env["THUMBS_BUCKET"])
+
+    with pytest.raises(StorageError, match=re.escape("127.0.0.1:9")) as at_check:
+        store.check()
+    with pytest.raises(StorageError, match="could not write") as at_write:
+        store.write(uuid.uuid4(), JPEG, ".jpg")
+
+    for error in (at_check.value, at_write.value):
+        failure = classify(error)
+        assert failure.transient, "photos wait for the store; none fails for it"
+        assert failure.outage, "an outage of ours: no attempt of the photo's is spent"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "said"),
+    [
+        ("AWS_SECRET_ACCESS_KEY", "not-the-secret-key-of-this-server-000000", CREDENTIALS_REFUSED),
+        ("AWS_ACCESS_KEY_ID", "AKIANOBODYKNOWNHERE0", CREDENTIALS_REFUSED),
+        ("THUMBS_BUCKET", "no-such-bucket-here", "does not exist"),
+    ],
+)
+def test_wrong_credentials_or_a_missing_bucket_are_said_plainly(
+    bucket_env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    variable: str,
+    value: str,
+    said: str,
+) -> None:
+    monkeypatch.setenv(variable, value)
+    bucket = value if variable == "THUMBS_BUCKET" else bucket_env["THUMBS_BUCKET"]
+    store = BucketStore(bucket)
+
+    store.start()  # says so in the log, and does not raise: the worker keeps running, photos wait
+    with pytest.raises(StorageError, match=said):
+        store.check()
+    with pytest.raises(StorageError):
+        store.write(uuid.uuid4(), JPEG, ".jpg")
+    assert any(
+        "unusable" in record.getMessage() and bucket in record.getMessage() for record in caplog.records
+    )
+
+
+def test_after_a_failed_write_check_probes_until_the_bucket_takes_objects_again(
+    bucket_env: dict[str, str], s3_server: S3Server
+) -> None:
+    bucket = f"{bucket_env['THUMBS_BUCKET']}-later"
+    store = BucketStore(bucket, prefix=PREFIX)
+    with pytest.raises(StorageError):
+        store.write(uuid.uuid4(), JPEG, ".jpg")
+    with pytest.raises(StorageError, match="does not exist"):
+        store.check()
+
+    s3_server.create_bucket(bucket)  # the operator creates it
+    store.check()
+
+    assert s3_server.objects(bucket) == {}, "the probe leaves nothing behind"
+
+
+def _write_in_child(store: BucketStore, photo_id: uuid.UUID) -> None:
+    inherited = store._client
+    store.write(photo_id, JPEG, ".jpg")
+    raise SystemExit(0 if store._client is not inherited else 3)
+
+
+def test_a_forked_process_makes_its_own_client(bucket_env: dict[str, str], s3_server: S3Server) -> None:
+    store = BucketStore(bucket_env["THUMBS_BUCKET"])
+    store.check()  # the parent's client exists before the fork, as in a worker's parent
+    photo_id = uuid.uuid4()
+
+    child = multiprocessing.get_context("fork").Process(target=_write_in_child, args=(store, photo_id))
+    child.start()
+    child.join(timeout=60)
+
+    assert child.exitcode == 0, "the child wrote through a client of its own"
+    assert thumbnail_relpath(photo_id, ".jpg") in s3_server.objects(bucket_env["THUMBS_BUCKET"])
