@@ -16,8 +16,8 @@ export ALLOW_PRIVATE_SOURCES ?= 1
 export PORT ?= 3000
 CONFIG = $(PY) -c 'from config import load_config as c; print(c().$(1))'
 
-.PHONY: help venv start db-migrate db-schema process-pending psql test lint fmt typecheck check bench \
-        clean docker-up docker-down
+.PHONY: help venv start s3-server db-migrate db-schema process-pending psql test lint fmt typecheck check \
+        bench clean docker-up docker-up-s3 docker-down
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -31,6 +31,16 @@ venv: $(STAMP) ## create .venv and install the pinned dependencies
 
 start: $(STAMP) db-migrate ## run the API on PORT (3000) and the worker, in the foreground (honcho)
 	$(BIN)/honcho start --port $(PORT)
+
+# A local S3-compatible server for trying THUMBS_BUCKET (README: "Thumbnails in a bucket"):
+# rclone, installed by `make venv`, serving ./s3-data as S3 with the bucket "thumbs".
+S3_PORT ?= 9000
+S3_ACCESS_KEY ?= AKIALOCALPHOTOPROC01
+S3_SECRET_KEY ?= local-photo-processor-secret-key-change-me
+s3-server: $(STAMP) ## a local S3 server on 127.0.0.1:S3_PORT (9000) over ./s3-data, bucket "thumbs"
+	mkdir -p s3-data/thumbs
+	$(BIN)/rclone serve s3 s3-data --addr 127.0.0.1:$(S3_PORT) --config /dev/null \
+		--auth-key "$(S3_ACCESS_KEY),$(S3_SECRET_KEY)"
 
 db-migrate: $(STAMP) ## create the database if missing and upgrade it to the current schema
 	$(PY) -m service migrate --create-database
@@ -71,6 +81,10 @@ docker-up: ## build the image and start everything in Docker (API on 3000, Rabbi
 	mkdir -p waldo-app-thumbs
 	UID=$$(id -u) GID=$$(id -g) docker compose up --build --detach
 	@echo "API: http://localhost:3000/   RabbitMQ: http://localhost:15672/ (guest/guest)"
+
+docker-up-s3: ## the same, with thumbnails in a bucket of a local S3 server (docker-compose.s3.yml)
+	UID=$$(id -u) GID=$$(id -g) docker compose -f docker-compose.yml -f docker-compose.s3.yml up --build --detach
+	@echo "API: http://localhost:3000/   thumbnails: bucket thumbs of the s3 service"
 
 docker-down: ## stop the Docker services (the volumes are kept)
 	docker compose down

@@ -84,6 +84,13 @@ def messages_in(services: RunServices, *queues: str) -> int:
     return sum(int(counts.get(queue, 0)) for queue in queues)
 
 
+def consumers_of(services: RunServices, queue: str) -> int:
+    """How many consumers `queue` of the run's vhost has now (a worker process consuming is one)."""
+    listing = _rabbitmqctl("list_queues", "-p", services.vhost, "--no-table-headers", "name", "consumers")
+    counts = dict(line.split("\t") for line in listing.splitlines() if "\t" in line)
+    return int(counts.get(queue, 0))
+
+
 def _rabbitmqctl(*args: str) -> str:
     """Run `rabbitmqctl -q` with `args` and return its output; a failure says RabbitMQ is not there."""
     try:

@@ -1,0 +1,101 @@
+"""The API on a bucket: /thumbs streams the objects with ETag and 304, /healthz reports the store,
+and THUMBS_PUBLIC_BASE_URL gives each thumbnail a public_url."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import replace
+
+import falcon.testing
+from peewee import Database
+
+from config import Config
+from harness.s3server import S3Server
+from pipeline.bucket_store import BucketStore
+from service.app import create_app
+from tests.support.data import insert_photo
+
+CDN = "https://cdn.example.com/thumbs/"
+THUMBNAIL = b"\xff\xd8 a thumbnail in a bucket"
+
+
+def _app(config: Config, database: Database, **checks: BucketStore) -> falcon.testing.TestClient:
+    return falcon.testing.TestClient(
+        create_app(
+            config, db=database, send=print, health_checks={name: store.check for name, store in checks.items()}
+        )
+    )
+
+
+def _bucket_config(config: Config, bucket_env: dict[str, str]) -> Config:
+    return replace(
+        config, thumbs_bucket=bucket_env["THUMBS_BUCKET"], thumbs_prefix="t", thumbs_public_base_url=CDN
+    )
+
+
+def _completed(database: Database, store: BucketStore) -> tuple[str, str]:
+    photo_id = insert_photo(database)
+    relpath = store.write(uuid.UUID(photo_id), THUMBNAIL, ".jpg")
+    database.execute_sql(
+        "INSERT INTO photo_thumbnails (photo_uuid, width, height, url) VALUES (%s, 320, 240, %s)",
+        (photo_id, relpath),
+    )
+    database.execute_sql("UPDATE photos SET status = 'completed' WHERE uuid = %s", (photo_id,))
+    return photo_id, relpath
+
+
+def test_thumbs_streams_the_object_and_revalidates_by_its_etag(
+    config: Config, database: Database, bucket_env: dict[str, str], s3_server: S3Server
+) -> None:
+    bucket_config = _bucket_config(config, bucket_env)
+    _, relpath = _completed(database, BucketStore(bucket_env["THUMBS_BUCKET"], prefix="t"))
+    assert f"t/{relpath}" in s3_server.objects(bucket_env["THUMBS_BUCKET"])
+    client = _app(bucket_config, database)
+
+    result = client.simulate_get(f"/thumbs/{relpath}")
+    again = client.simulate_get(f"/thumbs/{relpath}", headers={"If-None-Match": result.headers["etag"]})
+    other = client.simulate_get(f"/thumbs/{relpath}", headers={"If-None-Match": '"another-version"'})
+
+    assert result.status_code == 200
+    assert result.content == THUMBNAIL
+    assert result.headers["content-type"] == "image/jpeg"
+    assert result.headers["cache-control"] == "public, max-age=60, must-revalidate"
+    assert again.status_code == 304
+    assert again.content == b""
+    assert again.headers["etag"] == result.headers["etag"]
+    assert other.status_code == 200
+    assert other.content == THUMBNAIL
+    assert client.simulate_get(f"/thumbs/{relpath[:-4]}0.jpg").status_code == 404
+    assert client.simulate_get("/thumbs/../config.py").status_code == 404
+
+
+def test_photos_carry_the_relative_url_the_href_and_the_public_url(
+    config: Config, database: Database, bucket_env: dict[str, str]
+) -> None:
+    photo_id, relpath = _completed(database, BucketStore(bucket_env["THUMBS_BUCKET"], prefix="t"))
+    client = _app(_bucket_config(config, bucket_env), database)
+
+    [thumbnail] = client.simulate_get(f"/photos/{photo_id}").json["thumbnails"]
+    [listed] = client.simulate_get("/photos", params={"status": "completed"}).json
+
+    assert thumbnail["url"] == relpath
+    assert thumbnail["href"] == f"/thumbs/{relpath}"
+    assert thumbnail["public_url"] == f"https://cdn.example.com/thumbs/{relpath}"
+    assert listed["thumbnails"] == [thumbnail]
+    without_cdn = _app(replace(config, thumbs_public_base_url=None), database)
+    assert without_cdn.simulate_get(f"/photos/{photo_id}").json["thumbnails"][0]["public_url"] is None
+
+
+def test_healthz_reports_a_missing_bucket_as_storage_down(
+    config: Config, database: Database, bucket_env: dict[str, str]
+) -> None:
+    present = BucketStore(bucket_env["THUMBS_BUCKET"])
+    missing = BucketStore(f"{bucket_env['THUMBS_BUCKET']}-missing")
+
+    up = _app(config, database, storage=present).simulate_get("/healthz")
+    down = _app(config, database, storage=missing).simulate_get("/healthz")
+
+    assert up.status_code == 200
+    assert up.json["storage"] == {"status": "up"}
+    assert down.status_code == 503
+    assert down.json["storage"] == {"status": "down"}
