@@ -22,7 +22,10 @@ THUMBNAIL = b"\xff\xd8 a thumbnail in a bucket"
 def _app(config: Config, database: Database, **checks: BucketStore) -> falcon.testing.TestClient:
     return falcon.testing.TestClient(
         create_app(
-            config, db=database, send=print, health_checks={name: store.check for name, store in checks.items()}
+            config,
+            db=database,
+            send=print,
+            health_checks={name: store.check for name, store in checks.items()},
         )
     )
 

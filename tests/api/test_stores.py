@@ -1,8 +1,10 @@
 """The two thumbnail stores behind one interface: a folder, and a bucket on a real S3 server.
 
-Each contract test runs against both; the bucket's own faults (unreachable, wrong credentials,
+Each contract test runs on the folder and on a bucket of two S3-compatible servers of different
+making (rclone's, which keeps files and checks signatures; moto's, in memory): what passes on
+both depends on neither's quirks. The bucket's own faults (unreachable, wrong credentials,
 missing bucket) and its wire details (keys, media type, Cache-Control, a client per process)
-follow.
+follow, on rclone.
 """
 
 from __future__ import annotations
@@ -10,10 +12,12 @@ from __future__ import annotations
 import multiprocessing
 import re
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from harness.moto_server import MotoServer
 from harness.s3server import S3Server
 from pipeline.bucket_store import BucketStore
 from pipeline.errors import StorageError, classify
@@ -29,12 +33,24 @@ CREDENTIALS_REFUSED = (
 JPEG, WEBP = b"\xff\xd8 a jpeg thumbnail", b"RIFF a webp thumbnail"
 
 
-@pytest.fixture(params=["folder", "bucket"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> ThumbnailStore:
+@pytest.fixture(scope="module")
+def moto_server() -> Iterator[MotoServer]:
+    server = MotoServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["folder", "bucket on rclone", "bucket on moto"])
+def store(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ThumbnailStore:
+    """Each store, the bucket on two S3 servers of different making."""
     if request.param == "folder":
         return FolderStore(tmp_path / "thumbs")
-    env = request.getfixturevalue("bucket_env")
-    return BucketStore(env["THUMBS_BUCKET"], prefix=PREFIX)
+    if request.param == "bucket on rclone":
+        return BucketStore(request.getfixturevalue("bucket_env")["THUMBS_BUCKET"], prefix=PREFIX)
+    server: MotoServer = request.getfixturevalue("moto_server")
+    for name, value in server.env.items():
+        monkeypatch.setenv(name, value)
+    return BucketStore(server.new_bucket(), prefix=PREFIX)
 
 
 def _content(store: ThumbnailStore, relpath: str) -> bytes | None:

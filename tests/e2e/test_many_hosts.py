@@ -141,7 +141,9 @@ def test_two_workers_on_hosts_of_their_own_complete_every_photo_once_and_the_api
     assert sum(by_worker, Counter()) == Counter(photo_ids), "every photo completed once, by one worker"
     _assert_served_from_the_bucket(hosts, database, s3_server, photo_ids)
     for name, folder in hosts.dirs.items():
-        assert not [p for p in (folder / "thumbs").rglob("*") if p.is_file()], f"no thumbnail on {name}'s disk"
+        assert not [p for p in (folder / "thumbs").rglob("*") if p.is_file()], (
+            f"no thumbnail on {name}'s disk"
+        )
 
 
 def test_the_s3_server_stopped_mid_batch_every_photo_still_completes_once(

@@ -128,6 +128,25 @@ def test_compose_publishes_every_port_on_the_loopback_interface_only() -> None:
     assert "docker-compose.override.yml" in readme, "the README says how to open a port"
 
 
+def test_the_s3_override_points_web_and_worker_at_a_bucket_of_its_private_s3_service() -> None:
+    override = yaml.safe_load((REPO / "docker-compose.s3.yml").read_text())
+    services = override["services"]
+    assert "ports" not in services["s3"], "only web and worker reach the S3 server"
+    assert "healthcheck" in services["s3"]
+    assert "rclone serve s3 /data --addr :9000" in services["s3"]["command"][0]
+    for name in ("web", "worker"):
+        environment = services[name]["environment"]
+        assert environment["THUMBS_BUCKET"] == "thumbs"
+        assert environment["AWS_ENDPOINT_URL"] == "http://s3:9000"
+        assert environment["AWS_ACCESS_KEY_ID"] == services["s3"]["environment"]["AWS_ACCESS_KEY_ID"]
+        assert services[name]["depends_on"] == {"s3": {"condition": "service_healthy"}}
+    assert "mkdir -p /data/thumbs" in services["s3"]["command"][0], (
+        "the bucket exists before the server starts"
+    )
+    makefile = (REPO / "Makefile").read_text()
+    assert "docker compose -f docker-compose.yml -f docker-compose.s3.yml up" in makefile
+
+
 def test_web_and_worker_run_the_procfile_entries_of_one_image_once_the_services_are_healthy() -> None:
     services = _compose()["services"]
     procfile = _procfile()
