@@ -9,8 +9,10 @@ follow, on rclone.
 
 from __future__ import annotations
 
+import http.server
 import multiprocessing
 import re
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -163,6 +165,50 @@ def test_an_unreachable_store_is_an_outage_at_check_and_at_write(
         failure = classify(error)
         assert failure.transient, "photos wait for the store; none fails for it"
         assert failure.outage, "an outage of ours: no attempt of the photo's is spent"
+
+
+class _Refusing(http.server.BaseHTTPRequestHandler):
+    """An S3 endpoint that answers every request with the status and error code it is given."""
+
+    status, code = 503, "SlowDown"
+
+    def _refuse(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = f"<Error><Code>{self.code}</Code><Message>refused</Message></Error>".encode()
+        self.send_response(self.status)
+        self.send_header("Content-Type", "application/xml")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    do_GET = do_PUT = do_HEAD = do_DELETE = _refuse
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "said"), [(503, "SlowDown", "throttling"), (500, "InternalError", "failed")]
+)
+def test_a_throttling_or_failing_store_is_an_outage(
+    bucket_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, status: int, code: str, said: str
+) -> None:
+    handler = type("Refusing", (_Refusing,), {"status": status, "code": code})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{server.server_address[1]}")
+    try:
+        store = BucketStore(bucket_env["THUMBS_BUCKET"])
+        with pytest.raises(StorageError, match=said) as refused:
+            store.write(uuid.uuid4(), JPEG, ".jpg")
+        with pytest.raises(StorageError):
+            store.check()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert code in str(refused.value) or str(status) in str(refused.value)
+    assert classify(refused.value).outage, "photos wait for the store; none fails for it"
 
 
 @pytest.mark.parametrize(
