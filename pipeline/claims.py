@@ -42,12 +42,14 @@ class Claim:
     url: str | None  # set: claimed, process it. None: done already, gone, or failed just now
     failed_code: str | None = None  # set when the claim itself failed the photo: crashed, exhausted
     failed_reason: str | None = None
+    # No attempt began before this one: no thumbnail of the photo can be in the store yet.
+    first: bool = False
 
 
 _CLAIM = f"""
 WITH lock AS MATERIALIZED (SELECT {TRY_LOCK} AS held),
 found AS (
-    SELECT uuid, status, attempts,
+    SELECT uuid, status, attempts, claimed_at IS NULL AS first,
            crashes + (attempt_open AND NOT %s)::int AS crashes,
            spared + (attempt_open AND %s)::int AS spared
     FROM photos
@@ -55,7 +57,7 @@ found AS (
     FOR UPDATE
 ),
 verdict AS (
-    SELECT uuid, crashes, spared, CASE
+    SELECT uuid, crashes, spared, first, CASE
         WHEN status = %s AND attempts > 0 THEN 'spent'
         WHEN crashes < %s AND attempts - crashes - spared < %s THEN 'claimed'
         WHEN crashes >= %s THEN 'crashed'
@@ -76,9 +78,9 @@ updated AS (
             ELSE coalesce(p.failure_reason, %s) END
     FROM verdict v
     WHERE p.uuid = v.uuid AND v.verdict <> 'spent'
-    RETURNING v.verdict, p.url, p.failure_reason
+    RETURNING v.verdict, p.url, p.failure_reason, v.first
 )
-SELECT (SELECT held FROM lock), verdict, url, failure_reason FROM (SELECT 1) one LEFT JOIN updated ON true
+SELECT (SELECT held FROM lock), verdict, url, failure_reason, first FROM (SELECT 1) one LEFT JOIN updated ON true
 """
 
 
@@ -98,7 +100,7 @@ def claimed(
     """
     key = lock_key(photo_id)
     try:
-        locked, verdict, url, reason = db.execute_sql(
+        locked, verdict, url, reason, first = db.execute_sql(
             _CLAIM,
             # In the order of the statement's placeholders.
             (
@@ -124,7 +126,7 @@ def claimed(
         raise
     with released(db, key, bool(locked)):
         if verdict == "claimed":
-            yield Claim(locked=True, url=url)
+            yield Claim(locked=True, url=url, first=bool(first))
         elif verdict:
             yield Claim(locked=True, url=None, failed_code=verdict, failed_reason=reason)
         else:

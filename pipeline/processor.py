@@ -120,15 +120,16 @@ class PhotoProcessor:
             else:
                 outcome.timings["claim"] = time.monotonic() - started
                 try:
-                    self._make(uuid, claim.url, outcome)
+                    self._make(uuid, claim.url, outcome, first=claim.first)
                 except BaseException as error:  # a time limit too: it is no crash
                     self._end_attempt(uuid, error, fetched=outcome.fetched)
                     raise
                 outcome.timings["total"] = time.monotonic() - started
         return outcome
 
-    def _make(self, uuid: UUID, url: str, outcome: Outcome) -> None:
-        """Download, thumbnail, store and complete the claimed photo, timing each step."""
+    def _make(self, uuid: UUID, url: str, outcome: Outcome, *, first: bool) -> None:
+        """Download, thumbnail, store and complete the claimed photo, timing each step. `first`:
+        no attempt began before this one, so no other thumbnail of the photo is in the store."""
         self.store.check()  # a full or read-only store: wait, without downloading for nothing
         outcome.fetched = True
         download = self.fetcher.fetch(url)
@@ -147,10 +148,13 @@ class PhotoProcessor:
         done = claims.complete(self.db, uuid, relpath=relpath, width=thumbnail.width, height=thumbnail.height)
         outcome.timings["database"] = time.monotonic() - mark
         # No file without its row: a photo deleted meanwhile keeps none, and a thumbnail of
-        # another format than before replaces the old file.
-        self.store.remove(uuid, keep=relpath if done else None)
+        # another format than an earlier attempt's replaces the old file. A first attempt has
+        # none to replace: skipping the removal spares a bucket a request per photo.
         if not done:
+            self.store.remove(uuid)
             outcome.result = "skipped_gone"
+        elif not first:
+            self.store.remove(uuid, keep=relpath)
 
     def _end_attempt(self, uuid: UUID, error: BaseException, *, fetched: bool) -> None:
         """Record that the attempt ended with `error`, so it does not count as a crash. It counts

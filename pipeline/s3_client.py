@@ -7,6 +7,7 @@ from typing import Any
 import boto3
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+from botocore.handlers import add_expect_header
 
 CLIENT_CONFIG = BotoConfig(
     # botocore >= 1.36 adds CRC checksums by default, which several S3-compatible servers refuse.
@@ -39,7 +40,11 @@ HINTS = {
 def make_client() -> Any:
     """A new S3 client, from boto3's standard chain (endpoint, credentials, region). A session is
     made for it: sessions are not thread-safe, clients are."""
-    return boto3.session.Session().client("s3", config=CLIENT_CONFIG)
+    client = boto3.session.Session().client("s3", config=CLIENT_CONFIG)
+    # botocore asks for "Expect: 100-continue" before every body it can read, which costs a
+    # round trip per put; a thumbnail is far too small to be worth asking first.
+    client.meta.events.unregister("before-call.s3", add_expect_header)
+    return client
 
 
 def status_of(error: ClientError) -> int | None:

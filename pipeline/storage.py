@@ -8,8 +8,10 @@ from a folder to a bucket (`python -m service copy-thumbs`) rewrites no row.
 
 A name comes from the photo's UUID alone, never from the source URL, and fans out into 256
 prefixes by the UUID's first two hex digits (no folder grows past a few thousand entries at a
-million photos). It is written for one content only: a completed photo is never processed
-again, and a failed one keeps no thumbnail, so what a cache holds under a name stays true.
+million photos). It is written for one content only, but for an operator setting a completed
+photo back to pending by hand: a completed photo is never processed again, and a failed one
+keeps no thumbnail. Caches may still keep a thumbnail only a minute (`cache_control`), for that
+case.
 """
 
 from __future__ import annotations

@@ -47,12 +47,29 @@ def test_a_pending_photo_is_locked_and_claimed_and_the_lock_is_held_for_the_bloc
 ) -> None:
     photo_id = insert_photo(database, "http://127.0.0.1:9/a.jpg")
     with database.connection_context(), claims.claimed(database, uuid.UUID(photo_id), **BUDGET) as claim:
-        assert claim == claims.Claim(locked=True, url="http://127.0.0.1:9/a.jpg")
+        assert claim == claims.Claim(locked=True, url="http://127.0.0.1:9/a.jpg", first=True)
         row = photo_row(database, photo_id)
         assert (row["status"], row["attempts"]) == ("processing", 1)
         assert row["claimed_at"] is not None
         assert not _lock_free(other_session, photo_id)
     assert _lock_free(other_session, photo_id)
+
+
+def test_a_claim_after_an_earlier_attempt_is_not_the_first(database: Database) -> None:
+    """Only a photo no attempt ever began can have nothing in the store: any later claim, of a
+    retry, a redelivery after a crash or a new request after a failure, is not the first."""
+    photo_id = uuid.UUID(insert_photo(database))
+    with database.connection_context(), claims.claimed(database, photo_id, **BUDGET) as claim:
+        claims.end_attempt(database, photo_id, "source_unavailable: 503", retried=True, counted=True)
+    with database.connection_context(), claims.claimed(database, photo_id, **BUDGET) as retry:
+        assert retry.url is not None
+        assert not retry.first
+    claims.mark_failed(database, photo_id, "source_unavailable: 503")
+    claims.start_request(database, [str(photo_id)])
+    with database.connection_context(), claims.claimed(database, photo_id, **BUDGET) as again:
+        assert again.url is not None
+        assert not again.first
+    assert claim.first
 
 
 def test_a_photo_another_session_holds_is_neither_claimed_nor_changed(
