@@ -43,10 +43,18 @@ def _system(quick: bool) -> Section:
     return system.run(quick=quick)
 
 
+def _storage(quick: bool) -> Section:
+    """The storage suite (the worker with its thumbnails in an S3 bucket against a folder)."""
+    from bench import storage
+
+    return storage.run(quick=quick)
+
+
 SUITES: dict[str, Callable[[bool], Section]] = {
     "thumbnail": _thumbnail,
     "memory": _memory,
     "system": _system,
+    "storage": _storage,
 }
 
 
