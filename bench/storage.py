@@ -112,7 +112,8 @@ def _section(rounds: list[Round], count: int) -> Section:
     )
     section.body.append(
         "store is the write alone: a file renamed into place, or a PutObject. In no stage: the store "
-        "check before the download (a HeadBucket at most every 5 s) and, after the write, removing "
-        "any thumbnail of the photo in the other format (a DeleteObject, whether or not there is one)."
+        "check before the download (a HeadBucket at most every 5 s) and, after a write that was not "
+        "the photo's first attempt, removing its thumbnail in the other format (a DeleteObject; a "
+        "first attempt has none to remove). Puts go without Expect: 100-continue (a round trip each)."
     )
     return section
