@@ -16,8 +16,8 @@ export ALLOW_PRIVATE_SOURCES ?= 1
 export PORT ?= 3000
 CONFIG = $(PY) -c 'from config import load_config as c; print(c().$(1))'
 
-.PHONY: help venv start s3-server db-migrate db-schema process-pending psql test lint fmt typecheck check \
-        bench clean docker-up docker-up-s3 docker-down
+.PHONY: help venv start s3-server db-migrate db-schema process-pending copy-thumbs psql test lint fmt \
+        typecheck check bench clean docker-up docker-up-s3 docker-down
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -50,6 +50,9 @@ db-schema: $(STAMP) ## reset the database: drop it all, recreate the schema, add
 
 process-pending: $(STAMP) ## queue every pending photo (STATUS=failed to retry the failed ones)
 	$(PY) -m service process-pending --status $(or $(STATUS),pending)
+
+copy-thumbs: $(STAMP) ## copy the thumbnails of THUMBS_DIR into THUMBS_BUCKET (idempotent, resumable)
+	$(PY) -m service copy-thumbs
 
 psql: $(STAMP) ## open psql on the configured database
 	psql "$$($(call CONFIG,pg_connection_uri))"

@@ -41,6 +41,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="SECONDS",
         help="leave photos whose message was confirmed this recently (default: LEASE_S; 0 queues all)",
     )
+    copy = commands.add_parser("copy-thumbs", help="copy the thumbnails of THUMBS_DIR into THUMBS_BUCKET")
+    copy.add_argument("--threads", type=int, default=8, help="puts at once (default: 8)")
     args = parser.parse_args(argv)
 
     try:
@@ -55,6 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "load-demo": _load_demo,
         "reconcile": _reconcile,
         "process-pending": _process_pending,
+        "copy-thumbs": _copy_thumbs,
     }[args.command]
     return handler(config, args)
 
@@ -118,3 +121,9 @@ def _process_pending(config: Config, args: argparse.Namespace) -> int:
         return 1
     print(f"{sent} {args.status} photo(s) queued")
     return 0
+
+
+def _copy_thumbs(config: Config, args: argparse.Namespace) -> int:
+    from service import copy_thumbs  # boto3 loads only where a bucket is used
+
+    return copy_thumbs.run(config, threads=args.threads)
