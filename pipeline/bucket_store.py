@@ -58,7 +58,12 @@ class BucketStore:
         if self._client_pid != os.getpid():
             with self._lock:
                 if self._client_pid != os.getpid():
-                    self._client = make_client()
+                    try:
+                        self._client = make_client()
+                    except (BotoCoreError, ValueError) as error:  # ValueError: a bad AWS_ENDPOINT_URL
+                        raise StorageError(
+                            f"could not make a client for {self.description}: {error}"
+                        ) from error
                     self._client_pid = os.getpid()
         return self._client
 

@@ -211,6 +211,20 @@ def test_a_throttling_or_failing_store_is_an_outage(
     assert classify(refused.value).outage, "photos wait for the store; none fails for it"
 
 
+def test_an_endpoint_that_is_no_url_is_said_plainly_and_is_an_outage(
+    bucket_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "not a url")
+    store = BucketStore(bucket_env["THUMBS_BUCKET"])
+
+    store.start()
+    with pytest.raises(StorageError, match="could not make a client") as refused:
+        store.write(uuid.uuid4(), JPEG, ".jpg")
+
+    assert classify(refused.value).outage
+    assert any("not a url" in record.getMessage() for record in caplog.records)
+
+
 @pytest.mark.parametrize(
     ("variable", "value", "said"),
     [
