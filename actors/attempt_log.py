@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from pipeline.errors import Failure
-from pipeline.processor import Outcome
+from pipeline.outcome import Outcome
 
 log = logging.getLogger("actors.process_photo")
 

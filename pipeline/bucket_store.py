@@ -25,7 +25,7 @@ from uuid import UUID
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from pipeline.errors import StorageError
+from pipeline.errors import StorageError, ThumbnailRefused
 from pipeline.formats import MEDIA_TYPES
 from pipeline.s3_client import explain, make_client, status_of
 from pipeline.storage import StoredThumbnail, cache_control, checked_relpath, thumbnail_relpath
@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 # A store found working is asked again at most this often before a download (a HEAD of the
 # bucket per photo would double the requests); after a failed write it is asked every time.
 CHECK_EVERY_S = 5.0
+# Statuses that refuse one object itself (malformed, too large, a key too long): not an outage.
+OBJECT_REFUSED = (400, 411, 413, 414)
 
 
 class BucketStore:
@@ -96,7 +98,7 @@ class BucketStore:
         """Put `data` at `relpath` with the thumbnails' media type and Cache-Control (S3 would
         otherwise say binary/octet-stream)."""
         media_type = MEDIA_TYPES[relpath[relpath.rindex(".") :]]
-        with self._translated("write", relpath):
+        with self._translated("write", relpath, about_the_object=True):
             self.client.put_object(
                 Bucket=self.bucket,
                 Key=self.key(relpath),
@@ -134,46 +136,57 @@ class BucketStore:
         if pure is None:
             return None
         media_type = MEDIA_TYPES[pure.suffix]
-        matching = "*" if "*" in held else ", ".join(f'"{tag}"' for tag in held)
-        condition = {"IfNoneMatch": matching} if held else {}
+        # Only one plain tag is asked of the store; several, or `*`, are compared here: nothing
+        # a client sends can make the store refuse the request.
+        condition = {"IfNoneMatch": f'"{held[0]}"'} if len(held) == 1 and held[0] != "*" else {}
         try:
             with self._translated("read", relpath, passing=(304, 404)):
                 answer = self.client.get_object(Bucket=self.bucket, Key=self.key(str(pure)), **condition)
         except ClientError as error:
-            if status_of(error) == 404:
-                return None
-            headers = error.response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
-            etag = headers.get("etag", f'"{held[0]}"').strip('"')
-            return StoredThumbnail(etag=etag, media_type=media_type, size=0, body=None)
-        etag = answer["ETag"].strip('"')
+            if status_of(error) == 304:  # the one tag asked matched
+                return StoredThumbnail(etag=held[0], media_type=media_type, size=0, body=None)
+            if error.response.get("Error", {}).get("Code") == "NoSuchBucket":  # an outage, no miss
+                raise StorageError(f"could not read {self._where(relpath)}: {explain(error)}") from error
+            return None
+        etag = answer["ETag"].removeprefix("W/").strip('"')
         body = answer["Body"]
         if etag in held:  # a store that ignores If-None-Match: the same answer, its body unread
             body.close()
             body = None
         return StoredThumbnail(etag=etag, media_type=media_type, size=answer["ContentLength"], body=body)
 
-    def sizes(self) -> Iterator[tuple[str, int]]:
-        """Every object under the prefix as (relpath, size), for copy-thumbs to skip what is there."""
+    def relpaths(self) -> Iterator[str]:
+        """The relpath of every object under the prefix, for copy-thumbs to skip what is there."""
         pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix)
         with self._translated("list", None):
             for page in pages:
                 for item in page.get("Contents", ()):
-                    yield item["Key"][len(self.prefix) :], int(item["Size"])
+                    yield item["Key"][len(self.prefix) :]
 
     @contextlib.contextmanager
     def _translated(
-        self, action: str, relpath: str | None, *, passing: tuple[int, ...] = ()
+        self,
+        action: str,
+        relpath: str | None,
+        *,
+        passing: tuple[int, ...] = (),
+        about_the_object: bool = False,
     ) -> Iterator[None]:
         """Turn botocore's errors into StorageError, naming the store, the object and the cause;
-        a ClientError of a status in `passing` goes through as it is."""
+        a ClientError of a status in `passing` goes through as it is. With `about_the_object`, a
+        refusal of the object itself (400, 411, 413, 414) is the thumbnail's, not an outage."""
         try:
             yield
         except ClientError as error:
             if status_of(error) in passing:
                 raise
-            raise StorageError(f"could not {action} {self._where(relpath)}: {explain(error)}") from error
+            message = f"could not {action} {self._where(relpath)}: {explain(error)}"
+            if about_the_object and status_of(error) in OBJECT_REFUSED:
+                raise ThumbnailRefused(message) from error
+            raise StorageError(message) from error
         except BotoCoreError as error:
             raise StorageError(f"could not {action} {self._where(relpath)}: {explain(error)}") from error
 
     def _where(self, relpath: str | None) -> str:
+        """The store and the object, for an error's text."""
         return self.description + (relpath or "")

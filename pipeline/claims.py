@@ -49,7 +49,11 @@ class Claim:
 _CLAIM = f"""
 WITH lock AS MATERIALIZED (SELECT {TRY_LOCK} AS held),
 found AS (
-    SELECT uuid, status, attempts, claimed_at IS NULL AS first,
+    SELECT uuid, status, attempts,
+           -- Never claimed, and no thumbnail row (a photo completed before claims were
+           -- recorded, then set back to pending by hand, has one).
+           claimed_at IS NULL
+           AND NOT EXISTS (SELECT 1 FROM photo_thumbnails t WHERE t.photo_uuid = photos.uuid) AS first,
            crashes + (attempt_open AND NOT %s)::int AS crashes,
            spared + (attempt_open AND %s)::int AS spared
     FROM photos

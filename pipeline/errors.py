@@ -111,6 +111,14 @@ class StorageError(TransientError):
     outage = True
 
 
+class ThumbnailRefused(TransientError):
+    """Raised when the store refuses one thumbnail itself (a 400 about that object), while it
+    takes others: retried within the photo's budget, then the photo fails, rather than being
+    downloaded again for as long as an outage would last."""
+
+    code = "thumbnail_refused"
+
+
 class WorkerStopping(TransientError):
     """Raised when the worker process stops while the photo's download runs: the download is cut,
     and the message is retried whatever RETRY_MAX says, since stopping is not the photo's fault."""

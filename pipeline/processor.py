@@ -1,9 +1,9 @@
 """The steps of one photo: claim it, download it, make its thumbnail, store it, complete it.
 
-Every step that can fail raises an error of `pipeline.errors` (or a database error); none is
-swallowed here (an attempt that raised is only closed, then the error goes on). What an error means is `errors.classify`'s business, whether to try again the retry
-policy's, and the worker calls `fail` once a message has failed for good. So `process` has one
-path: the one that works.
+Every step that can fail raises an error of `pipeline.errors` (or a database error), which goes
+on once the attempt is closed: what it means is `errors.classify`'s business, whether to try
+again the retry policy's, and the worker calls `fail` once a message has failed for good. Only
+removing thumbnails after the outcome is decided may fail quietly (`_remove`).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import functools
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from uuid import UUID
 
 from playhouse.pool import PooledPostgresqlDatabase
@@ -20,9 +20,10 @@ from playhouse.pool import PooledPostgresqlDatabase
 from config import Config
 from models import init_db
 from pipeline import claims
-from pipeline.errors import PermanentError, classify
+from pipeline.errors import PermanentError, StorageError, classify
 from pipeline.fetch import Fetcher, FetchPolicy
 from pipeline.locks import photo_lock
+from pipeline.outcome import Outcome
 from pipeline.storage import ThumbnailStore, open_store
 from pipeline.thumbnail import Thumbnail, make_thumbnail
 
@@ -36,24 +37,6 @@ class InvalidMessage(PermanentError):
     """Raised when a message does not carry a photo UUID."""
 
     code = "invalid_message"
-
-
-@dataclass
-class Outcome:
-    """What processing one message did, for the log line and the metrics."""
-
-    photo_id: str
-    # completed; failed (by the claim: crashed, retries_exhausted); skipped_busy (held by another
-    # worker), skipped_done (completed or failed already, or no such photo), skipped_gone
-    # (deleted while it was processed)
-    result: str
-    failure_code: str | None = None
-    failure_reason: str | None = None
-    fetched: bool = False  # whether a download was started
-    bytes_downloaded: int = 0
-    content_type: str | None = None  # what the source said it sent
-    redirected_to: str | None = None  # where the source's redirects led, if anywhere
-    timings: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -112,7 +95,7 @@ class PhotoProcessor:
                 # worker completes the photo, or its own message is retried or redelivered.
                 outcome.result = "skipped_busy"
             elif claim.failed_code is not None:
-                self.store.remove(uuid)  # a crash may have left a file without its row
+                self._remove(uuid)  # a crash may have left a file without its row
                 outcome.result = "failed"
                 outcome.failure_code, outcome.failure_reason = claim.failed_code, claim.failed_reason
             elif claim.url is None:
@@ -151,10 +134,10 @@ class PhotoProcessor:
         # another format than an earlier attempt's replaces the old file. A first attempt has
         # none to replace: skipping the removal spares a bucket a request per photo.
         if not done:
-            self.store.remove(uuid)
+            self._remove(uuid)
             outcome.result = "skipped_gone"
         elif not first:
-            self.store.remove(uuid, keep=relpath)
+            self._remove(uuid, keep=relpath)
 
     def _end_attempt(self, uuid: UUID, error: BaseException, *, fetched: bool) -> None:
         """Record that the attempt ended with `error`, so it does not count as a crash. It counts
@@ -184,8 +167,16 @@ class PhotoProcessor:
                 return False
             changed = claims.mark_failed(self.db, uuid, reason)
             if changed:
-                self.store.remove(uuid)
+                self._remove(uuid)
             return changed
+
+    def _remove(self, uuid: UUID, *, keep: str | None = None) -> None:
+        """Remove the photo's thumbnails but `keep`, its outcome decided: a store failing now
+        is logged, since raising would only retry a done photo's message and hide its outcome."""
+        try:
+            self.store.remove(uuid, keep=keep)
+        except (StorageError, OSError) as error:
+            log.warning("Thumbnails of %s other than %s left in the store: %s", uuid, keep, error)
 
 
 def parse_photo_id(value: object) -> UUID:

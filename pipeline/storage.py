@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 # The thumbnails' Cache-Control, on the API's answers and on the objects of a bucket (which a
 # CDN in front of it follows): caches keep a thumbnail a minute, then ask again with its ETag.
 MAX_AGE_S = 60
+# Far longer than any name of ours (`ab/<uuid>.webp` is 44), far shorter than any key limit.
+MAX_RELPATH = 512
 
 
 def cache_control(*, private: bool = False) -> str:
@@ -47,6 +49,8 @@ def thumbnail_relpath(photo_id: UUID, extension: str) -> str:
 def checked_relpath(relpath: str) -> PurePosixPath | None:
     """`relpath` as a path inside the store, or None when it could leave it or names no thumbnail
     format: what a client asks for is checked here before any backend sees it."""
+    if "\x00" in relpath or len(relpath) > MAX_RELPATH:
+        return None
     pure = PurePosixPath(relpath)
     if pure.is_absolute() or ".." in pure.parts or not pure.parts or pure.suffix not in MEDIA_TYPES:
         return None

@@ -13,6 +13,7 @@ from peewee import Database
 import logsetup
 from config import Config, load_config
 from models import init_db
+from pipeline.errors import StorageError
 from pipeline.storage import ThumbnailStore, open_store
 from service import errors
 from service.auth import BearerToken
@@ -72,6 +73,10 @@ def get_app() -> falcon.App:
     logsetup.configure(config.log_format)
     db = init_db(config, max_connections=16)
     store = open_store(config)
+    try:  # wrong credentials or a missing bucket: said at start, not only by /healthz
+        store.check()
+    except StorageError as error:
+        log.error("Thumbnail %s unusable: %s. /thumbs answers 503 until it is.", store.description, error)
     # Imported here, not at module level: importing `actors` builds the broker from the
     # environment, which tests of create_app (and tools importing this module) do not want.
     from actors import broker, process_photo

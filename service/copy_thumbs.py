@@ -1,9 +1,9 @@
 """Copy the folder's thumbnails into the bucket, for a user moving up: `python -m service copy-thumbs`.
 
 Rows name a thumbnail by the same relative path in either store (pipeline/storage.py), so the copy
-changes no row. The bucket is listed once, and a file whose object is there with the same size is
-left alone (a name is written for one content only): a second run copies nothing, and a run that
-was stopped copies only what it had not. Only thumbnails (`<2 hex>/<uuid><ext>`) are copied, never
+changes no row. The bucket is listed once, and a file whose object is there is left alone: a put is
+atomic, so an object there is whole, and once workers write to the bucket it may be newer than
+the file. A second run copies nothing, and a run that was stopped copies only what it had not. Only thumbnails (`<2 hex>/<uuid><ext>`) are copied, never
 the folder store's temporary files or anything else found in the folder.
 """
 
@@ -43,21 +43,21 @@ class CopyResult:
     """What one run did."""
 
     copied: int = 0
-    already: int = 0  # in the bucket with the same size: left alone
+    already: int = 0  # in the bucket already: left alone
     failed: int = 0
     errors: list[str] = field(default_factory=list)  # the first ERRORS_SHOWN
     stopped: bool = False  # gave up after FAILURES_IN_A_ROW failures in a row
 
 
-def thumbnail_files(root: Path) -> Iterator[tuple[str, int]]:
-    """Every thumbnail under `root` as (relpath, size): only the names the folder store gives."""
+def thumbnail_files(root: Path) -> Iterator[str]:
+    """The relpath of every thumbnail under `root`: only the names the folder store gives."""
     with os.scandir(root) as top:
         folders = [entry.name for entry in top if _is_fan_out(entry.name) and entry.is_dir()]
     for folder in sorted(folders):
         with os.scandir(root / folder) as entries:
             for entry in entries:
                 if _is_thumbnail(folder, entry.name) and entry.is_file():
-                    yield f"{folder}/{entry.name}", entry.stat().st_size
+                    yield f"{folder}/{entry.name}"
 
 
 def _is_fan_out(name: str) -> bool:
@@ -85,14 +85,14 @@ def copy_thumbs(
     threads: int = THREADS,
     progress: Callable[[int, int], None] | None = None,
 ) -> CopyResult:
-    """Put every thumbnail under `root` that the bucket lacks (or holds with another size).
+    """Put every thumbnail under `root` that the bucket lacks.
     StorageError when the bucket cannot be listed; a file that cannot be copied is counted."""
     log.info("Listing %s.", store.description)
-    there = dict(store.sizes())
+    there = set(store.relpaths())
     result = CopyResult()
     todo: list[str] = []
-    for relpath, size in thumbnail_files(root):
-        if there.pop(relpath, None) == size:
+    for relpath in thumbnail_files(root):
+        if relpath in there:
             result.already += 1
         else:
             todo.append(relpath)

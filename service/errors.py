@@ -9,6 +9,7 @@ from typing import Any
 import falcon
 import peewee
 
+from pipeline.errors import StorageError
 from service.publishing import PublishInterrupted
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,16 @@ def register(app: falcon.App) -> None:
     app.add_error_handler(peewee.OperationalError, database_unavailable)
     app.add_error_handler(peewee.InterfaceError, database_unavailable)
     app.add_error_handler(PublishInterrupted, _publish_interrupted)
+    # The thumbnails' store down, throttling or refusing us: as with the database, a 503.
+    app.add_error_handler(
+        StorageError,
+        answer_with(
+            falcon.HTTPServiceUnavailable,
+            title="Thumbnail storage unavailable",
+            description="The thumbnails' store could not be reached; try again shortly.",
+            retry_after=5,
+        ),
+    )
     # A value the database refuses (SQLSTATE class 22) came from the request: a 400, not a 500.
     app.add_error_handler(
         peewee.DataError,

@@ -1,4 +1,5 @@
-"""GET /healthz: 200 when the database and the broker answer, 503 naming the part that does not.
+"""GET /healthz: 200 when the database, the broker and the thumbnails' store answer, 503 naming
+the part that does not.
 
 The route is public (probes send no token), so it says only up or down per part: the driver's
 error names hosts, ports and databases, and goes to the log instead.

@@ -7,6 +7,7 @@ import uuid
 from dataclasses import replace
 
 import falcon.testing
+import pytest
 from peewee import Database
 
 from config import Config
@@ -15,7 +16,8 @@ from pipeline.bucket_store import BucketStore
 from service.app import create_app
 from tests.support.data import insert_photo
 
-CDN = "https://cdn.example.com/thumbs/"
+# A CDN in front of the bucket's root: the base carries the prefix ("t").
+CDN = "https://cdn.example.com/t/"
 THUMBNAIL = b"\xff\xd8 a thumbnail in a bucket"
 
 
@@ -69,7 +71,47 @@ def test_thumbs_streams_the_object_and_revalidates_by_its_etag(
     assert other.status_code == 200
     assert other.content == THUMBNAIL
     assert client.simulate_get(f"/thumbs/{relpath[:-4]}0.jpg").status_code == 404
-    assert client.simulate_get("/thumbs/../config.py").status_code == 404
+    for outside in ("../config.py", "../t/" + relpath, relpath[:2] + "/../../x.jpg", relpath + "%00.jpg"):
+        assert client.simulate_get(f"/thumbs/{outside}").status_code == 404, outside
+
+
+def test_any_if_none_match_a_client_sends_gets_the_right_answer(
+    config: Config, database: Database, bucket_env: dict[str, str]
+) -> None:
+    _, relpath = _completed(database, BucketStore(bucket_env["THUMBS_BUCKET"], prefix="t"))
+    client = _app(_bucket_config(config, bucket_env), database)
+    etag = client.simulate_get(f"/thumbs/{relpath}").headers["etag"]
+    many_others = ", ".join(f'"other-{n}"' for n in range(300))
+
+    for held, status in [
+        (etag, 304),
+        (f"W/{etag}", 304),  # a weak comparison, as If-None-Match asks
+        (f'"other", {etag}', 304),
+        ("*", 304),
+        ('"other"', 200),
+        (many_others, 200),
+    ]:
+        result = client.simulate_get(f"/thumbs/{relpath}", headers={"If-None-Match": held})
+        assert result.status_code == status, held
+        assert result.content == (THUMBNAIL if status == 200 else b""), held
+
+
+def test_thumbs_answers_503_when_the_store_is_down_or_the_bucket_missing(
+    config: Config,
+    database: Database,
+    bucket_env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _, relpath = _completed(database, BucketStore(bucket_env["THUMBS_BUCKET"], prefix="t"))
+    missing = _app(replace(_bucket_config(config, bucket_env), thumbs_bucket="no-such-bucket-here"), database)
+    answers = [missing.simulate_get(f"/thumbs/{relpath}")]  # NoSuchBucket is no missing thumbnail
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # the discard port: nobody there
+    answers.append(_app(_bucket_config(config, bucket_env), database).simulate_get(f"/thumbs/{relpath}"))
+
+    for result in answers:
+        assert result.status_code == 503
+        assert result.json["title"] == "Thumbnail storage unavailable"
+        assert result.headers["retry-after"] == "5"
 
 
 def test_photos_carry_the_relative_url_the_href_and_the_public_url(
@@ -83,7 +125,7 @@ def test_photos_carry_the_relative_url_the_href_and_the_public_url(
 
     assert thumbnail["url"] == relpath
     assert thumbnail["href"] == f"/thumbs/{relpath}"
-    assert thumbnail["public_url"] == f"https://cdn.example.com/thumbs/{relpath}"
+    assert thumbnail["public_url"] == f"https://cdn.example.com/t/{relpath}"
     assert listed["thumbnails"] == [thumbnail]
     without_cdn = _app(replace(config, thumbs_public_base_url=None), database)
     assert without_cdn.simulate_get(f"/photos/{photo_id}").json["thumbnails"][0]["public_url"] is None

@@ -72,6 +72,19 @@ def test_a_claim_after_an_earlier_attempt_is_not_the_first(database: Database) -
     assert claim.first
 
 
+def test_a_photo_with_a_thumbnail_row_is_never_a_first_claim(database: Database) -> None:
+    """A photo completed before claims were recorded (no claimed_at), set back to pending by
+    hand: its thumbnail is in the store, so a removal of other formats must not be skipped."""
+    photo_id = insert_photo(database)
+    database.execute_sql(
+        "INSERT INTO photo_thumbnails (photo_uuid, width, height, url) VALUES (%s, 1, 1, %s)",
+        (photo_id, f"{photo_id[:2]}/{photo_id}.jpg"),
+    )
+    with database.connection_context(), claims.claimed(database, uuid.UUID(photo_id), **BUDGET) as claim:
+        assert claim.url is not None
+        assert not claim.first
+
+
 def test_a_photo_another_session_holds_is_neither_claimed_nor_changed(
     database: Database, other_session: psycopg2.extensions.connection
 ) -> None:

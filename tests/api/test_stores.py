@@ -10,7 +10,6 @@ follow, on rclone.
 from __future__ import annotations
 
 import http.server
-import multiprocessing
 import re
 import threading
 import uuid
@@ -22,7 +21,7 @@ import pytest
 from harness.moto_server import MotoServer
 from harness.s3server import S3Server
 from pipeline.bucket_store import BucketStore
-from pipeline.errors import StorageError, classify
+from pipeline.errors import StorageError, ThumbnailRefused, classify
 from pipeline.folder_store import FolderStore
 from pipeline.s3_client import make_client
 from pipeline.storage import ThumbnailStore, thumbnail_relpath
@@ -167,48 +166,96 @@ def test_an_unreachable_store_is_an_outage_at_check_and_at_write(
         assert failure.outage, "an outage of ours: no attempt of the photo's is spent"
 
 
-class _Refusing(http.server.BaseHTTPRequestHandler):
-    """An S3 endpoint that answers every request with the status and error code it is given."""
+class _FaultyS3(http.server.BaseHTTPRequestHandler):
+    """An S3 endpoint answering each method as `answers` says ((status, error code); 200 for a
+    method not named), and recording the requests it got."""
 
-    status, code = 503, "SlowDown"
+    answers: dict[str, tuple[int, str]] = {}
+    requests: list[str] = []
 
-    def _refuse(self) -> None:
+    def _answer(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        body = f"<Error><Code>{self.code}</Code><Message>refused</Message></Error>".encode()
-        self.send_response(self.status)
+        self.requests.append(f"{self.command} {self.path}")
+        status, code = self.answers.get(self.command, (200, ""))
+        body = f"<Error><Code>{code}</Code><Message>refused</Message></Error>".encode() if code else b""
+        self.send_response(status)
+        self.send_header("ETag", '"0123456789abcdef0123456789abcdef"')
         self.send_header("Content-Type", "application/xml")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
 
-    do_GET = do_PUT = do_HEAD = do_DELETE = _refuse
+    do_GET = do_PUT = do_HEAD = do_DELETE = _answer
 
     def log_message(self, format: str, *args: object) -> None:
         pass
+
+
+@pytest.fixture
+def faulty_s3(bucket_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[type[_FaultyS3]]:
+    """A _FaultyS3 of its own on 127.0.0.1, where boto3 looks; yields its class, to set its answers."""
+    handler = type("Faulty", (_FaultyS3,), {"answers": {}, "requests": []})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{server.server_address[1]}")
+    yield handler
+    server.shutdown()
+    server.server_close()
 
 
 @pytest.mark.parametrize(
     ("status", "code", "said"), [(503, "SlowDown", "throttling"), (500, "InternalError", "failed")]
 )
 def test_a_throttling_or_failing_store_is_an_outage(
-    bucket_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, status: int, code: str, said: str
+    faulty_s3: type[_FaultyS3], status: int, code: str, said: str
 ) -> None:
-    handler = type("Refusing", (_Refusing,), {"status": status, "code": code})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{server.server_address[1]}")
-    try:
-        store = BucketStore(bucket_env["THUMBS_BUCKET"])
-        with pytest.raises(StorageError, match=said) as refused:
-            store.write(uuid.uuid4(), JPEG, ".jpg")
-        with pytest.raises(StorageError):
-            store.check()
-    finally:
-        server.shutdown()
-        server.server_close()
+    faulty_s3.answers.update(dict.fromkeys(("GET", "PUT", "HEAD", "DELETE"), (status, code)))
+    store = BucketStore("thumbs")
+    with pytest.raises(StorageError, match=said) as refused:
+        store.write(uuid.uuid4(), JPEG, ".jpg")
+    with pytest.raises(StorageError):
+        store.check()
     assert code in str(refused.value) or str(status) in str(refused.value)
     assert classify(refused.value).outage, "photos wait for the store; none fails for it"
+
+
+def test_one_thumbnail_the_store_refuses_counts_against_the_photo_not_as_an_outage(
+    faulty_s3: type[_FaultyS3],
+) -> None:
+    faulty_s3.answers["PUT"] = (400, "InvalidArgument")
+    store = BucketStore("thumbs")
+
+    with pytest.raises(ThumbnailRefused, match="InvalidArgument") as refused:
+        store.write(uuid.uuid4(), JPEG, ".jpg")
+
+    failure = classify(refused.value)
+    assert failure.transient, "retried, within the photo's budget"
+    assert not failure.outage, "else the photo would be downloaded again for as long as it lasts"
+    store.check()  # the store itself is up: no probe, no wait for other photos
+
+
+def test_after_a_failed_write_check_probes_with_a_write_until_one_succeeds(
+    faulty_s3: type[_FaultyS3],
+) -> None:
+    """The bucket answering HEAD is not enough after a write failed: only a write that succeeds
+    says the store takes thumbnails again."""
+    faulty_s3.answers["PUT"] = (503, "SlowDown")
+    store = BucketStore("thumbs", prefix=PREFIX)
+    with pytest.raises(StorageError):
+        store.write(uuid.uuid4(), JPEG, ".jpg")
+
+    with pytest.raises(StorageError, match=r"could not write .*probe"):
+        store.check()
+    del faulty_s3.answers["PUT"]
+    faulty_s3.requests.clear()
+    store.check()
+
+    methods = [request.split()[0] for request in faulty_s3.requests]
+    assert methods == ["HEAD", "PUT", "DELETE"], "a probe object written, then removed"
+    faulty_s3.requests.clear()
+    store.check()
+    assert faulty_s3.requests == [], "once a write succeeded, the store is trusted for a while again"
 
 
 def test_an_endpoint_that_is_no_url_is_said_plainly_and_is_an_outage(
@@ -255,7 +302,7 @@ def test_wrong_credentials_or_a_missing_bucket_are_said_plainly(
     )
 
 
-def test_after_a_failed_write_check_probes_until_the_bucket_takes_objects_again(
+def test_after_a_failed_write_to_a_missing_bucket_check_waits_until_it_exists(
     bucket_env: dict[str, str], s3_server: S3Server
 ) -> None:
     bucket = f"{bucket_env['THUMBS_BUCKET']}-later"
@@ -269,22 +316,3 @@ def test_after_a_failed_write_check_probes_until_the_bucket_takes_objects_again(
     store.check()
 
     assert s3_server.objects(bucket) == {}, "the probe leaves nothing behind"
-
-
-def _write_in_child(store: BucketStore, photo_id: uuid.UUID) -> None:
-    inherited = store._client
-    store.write(photo_id, JPEG, ".jpg")
-    raise SystemExit(0 if store._client is not inherited else 3)
-
-
-def test_a_forked_process_makes_its_own_client(bucket_env: dict[str, str], s3_server: S3Server) -> None:
-    store = BucketStore(bucket_env["THUMBS_BUCKET"])
-    store.check()  # the parent's client exists before the fork, as in a worker's parent
-    photo_id = uuid.uuid4()
-
-    child = multiprocessing.get_context("fork").Process(target=_write_in_child, args=(store, photo_id))
-    child.start()
-    child.join(timeout=60)
-
-    assert child.exitcode == 0, "the child wrote through a client of its own"
-    assert thumbnail_relpath(photo_id, ".jpg") in s3_server.objects(bucket_env["THUMBS_BUCKET"])

@@ -110,13 +110,15 @@ def test_run_again_after_a_stop_it_copies_only_what_is_missing(
     relpaths = sorted(thumbnails)
     store = BucketStore(bucket, prefix=PREFIX)
     store.put(relpaths[0], thumbnails[relpaths[0]])  # copied before the run stopped
-    store.put(relpaths[1], b"\xff\xd8 another size")  # not the file's: copied again
+    # Written by a worker already on the bucket (the photo processed again): newer than the file.
+    store.put(relpaths[1], b"\xff\xd8 a newer thumbnail")
 
     result = _run(env)
 
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines()[-1] == "copied 5, already there 1"
-    assert s3_server.objects(bucket) == _in_bucket(thumbnails)
+    assert result.stdout.splitlines()[-1] == "copied 4, already there 2"
+    expected = {**_in_bucket(thumbnails), PREFIX + relpaths[1]: b"\xff\xd8 a newer thumbnail"}
+    assert s3_server.objects(bucket) == expected, "an object in the bucket is never overwritten"
 
 
 def test_thumbnails_the_bucket_refuses_are_counted_named_and_fail_the_run(

@@ -105,6 +105,16 @@ def _completed(database: Database, photo_ids: list[str]) -> int:
     )
 
 
+def _claimed_since_the_stop(database: Database, photos: list[tuple[str, str]]) -> int:
+    """How many of `photos` a worker has tried and left waiting for the store."""
+    return int(
+        database.execute_sql(
+            "SELECT count(*) FROM photos WHERE uuid = ANY(%s::uuid[]) AND failure_reason LIKE %s",
+            ([photo_id for photo_id, _ in photos], "storage_error:%"),
+        ).fetchone()[0]
+    )
+
+
 def _completions(worker: ServiceProcess) -> list[str]:
     """The photos this worker's log says it completed."""
     lines = [json.loads(line) for line in worker.logs().splitlines() if line.startswith("{")]
@@ -173,6 +183,13 @@ def test_the_s3_server_stopped_mid_batch_every_photo_still_completes_once(
         return all(reason and "bucket" in reason for (reason,) in reasons)
 
     wait_until(waiting_for_the_store, timeout=60, message="both writes refused by the stopped store")
+    # Each worker saw its write fail: from then on it checks the bucket before every download.
+    wait_until(
+        lambda: _claimed_since_the_stop(database, behind) >= 2,
+        timeout=60,
+        message="photos queued behind claimed while the store is down",
+    )
+    assert [image_server.hits(path) for _, path in behind] == [0] * len(behind), "none downloaded"
     failed = database.execute_sql(
         "SELECT count(*) FROM photos WHERE status = 'failed' AND uuid = ANY(%s::uuid[])", (photo_ids,)
     ).fetchone()[0]
@@ -180,9 +197,13 @@ def test_the_s3_server_stopped_mid_batch_every_photo_still_completes_once(
 
     s3_server.start()
     wait_until(lambda: _completed(database, photo_ids) == len(photo_ids), timeout=120, message="batch done")
+    assert [image_server.hits(path) for _, path in in_flight] == [2, 2], (
+        "written again once the store is back"
+    )
+    assert [image_server.hits(path) for _, path in behind] == [1] * len(behind)
 
     completions = Counter(p for worker in hosts.workers for p in _completions(worker) if p in photo_ids)
     assert completions == Counter(photo_ids), "every photo completed once"
     objects = {key for key in s3_server.objects(hosts.bucket) if key.split("/")[-1][:36] in photo_ids}
-    assert len(objects) == len(photo_ids), "one object per photo, no stale one"
+    assert len(objects) == len(photo_ids), "one object per photo"
     _assert_served_from_the_bucket(hosts, database, s3_server, photo_ids)
