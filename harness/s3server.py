@@ -11,6 +11,7 @@ from __future__ import annotations
 import secrets
 import socket
 from pathlib import Path
+from typing import Any
 
 import boto3
 
@@ -23,7 +24,48 @@ ACCESS_KEY = "AKIAPHOTOPROCESSOR01"
 SECRET_KEY = "photo-processor-test-secret-key-40-chars"  # noqa: S105 (a test server's)
 
 
-class S3Server:
+class S3Endpoint:
+    """What the tests need of any S3 server on 127.0.0.1: how boto3 finds it, and buckets."""
+
+    endpoint: str
+
+    @property
+    def env(self) -> dict[str, str]:
+        """boto3's standard variables that point a client at this server."""
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+            "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+            "AWS_DEFAULT_REGION": "us-east-1",
+            # No ~/.aws/config or credentials file of the machine's may change what the tests use.
+            "AWS_CONFIG_FILE": "/dev/null",
+            "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+        }
+
+    def admin(self) -> Any:
+        """A client of the test's own, as an operator would use, whatever the environment says."""
+        return boto3.session.Session().client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id=ACCESS_KEY,
+            aws_secret_access_key=SECRET_KEY,
+            region_name="us-east-1",
+            config=CLIENT_CONFIG,
+        )
+
+    def new_bucket(self, stem: str = "thumbs") -> str:
+        """Create an empty bucket of a name of its own; return its name."""
+        name = f"{stem}-{secrets.token_hex(4)}"
+        self.create_bucket(name)
+        return name
+
+    def create_bucket(self, name: str) -> None:
+        """Create bucket `name` through the S3 API, as an operator would (rclone caches its
+        folder's listing: a folder made behind its back is not seen at once)."""
+        self.admin().create_bucket(Bucket=name)
+
+
+class S3Server(S3Endpoint):
     """`rclone serve s3` over `root`, on a port of its own that stays the same across restarts."""
 
     def __init__(self, root: Path, log_dir: Path, *, name: str = "s3") -> None:
@@ -49,19 +91,6 @@ class S3Server:
         )
         root.mkdir(parents=True, exist_ok=True)
 
-    @property
-    def env(self) -> dict[str, str]:
-        """boto3's standard variables that point a client at this server."""
-        return {
-            "AWS_ENDPOINT_URL": self.endpoint,
-            "AWS_ACCESS_KEY_ID": ACCESS_KEY,
-            "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
-            "AWS_DEFAULT_REGION": "us-east-1",
-            # No ~/.aws/config or credentials file of the machine's may change what the tests use.
-            "AWS_CONFIG_FILE": "/dev/null",
-            "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
-        }
-
     def start(self) -> S3Server:
         """Start the server and wait until it accepts connections; return self."""
         self._process.start()
@@ -74,25 +103,6 @@ class S3Server:
         """Stop the server (its objects stay in `root`)."""
         self._process.stop()
         wait_until(lambda: not self._listening(), timeout=10, message="S3 server down")
-
-    def new_bucket(self, stem: str = "thumbs") -> str:
-        """Create an empty bucket of a name of its own; return its name."""
-        name = f"{stem}-{secrets.token_hex(4)}"
-        self.create_bucket(name)
-        return name
-
-    def create_bucket(self, name: str) -> None:
-        """Create bucket `name` through the S3 API, as an operator would (the server caches its
-        folder's listing: a folder made behind its back is not seen at once)."""
-        client = boto3.session.Session().client(
-            "s3",
-            endpoint_url=self.endpoint,
-            aws_access_key_id=ACCESS_KEY,
-            aws_secret_access_key=SECRET_KEY,
-            region_name="us-east-1",
-            config=CLIENT_CONFIG,
-        )
-        client.create_bucket(Bucket=name)
 
     def objects(self, bucket: str) -> dict[str, bytes]:
         """Every object of `bucket` by key, read from the server's folder."""

@@ -6,23 +6,15 @@ No worker runs in this module, so the queue shows exactly what the command publi
 from __future__ import annotations
 
 import subprocess
-import sys
 
 from peewee import Database
 
 from harness.queue import QueueProbe
-from harness.service_processes import REPO
+from tests.support.commands import service_command
 
 
 def _run(service_env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "service", "process-pending", *args],
-        cwd=REPO,
-        env={"PATH": "/usr/bin:/bin", **service_env},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return service_command(service_env, "process-pending", *args)
 
 
 def test_every_pending_photo_is_queued_once_and_a_second_run_queues_nothing(

@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 
 import pytest
 
 from harness.s3server import S3Server
-from harness.service_processes import REPO
 from pipeline.bucket_store import BucketStore
 from pipeline.folder_store import FolderStore
 from pipeline.s3_client import make_client
+from tests.support.commands import service_command
 
 PREFIX = "thumbs/"
 
@@ -32,14 +31,7 @@ def env(service_env: dict[str, str], bucket_env: dict[str, str], tmp_path: Path)
 
 def _run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     """The command, as an operator runs it."""
-    return subprocess.run(
-        [sys.executable, "-m", "service", "copy-thumbs", *args],
-        cwd=REPO,
-        env={"PATH": "/usr/bin:/bin", **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return service_command(env, "copy-thumbs", *args, timeout=120)
 
 
 def _photo_id(fan_out: str) -> uuid.UUID:
