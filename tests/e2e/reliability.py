@@ -24,6 +24,7 @@ from harness.imageserver import ImageServer
 from harness.polling import wait_until
 from harness.service_processes import REPO, ServiceProcess, start_worker
 from pipeline.locks import lock_key
+from tests.support.data import kept_and_counted
 
 SUMMARY = REPO / "test-artifacts" / "reliability-summary.json"
 TERMINAL = ("completed", "failed")
@@ -75,6 +76,9 @@ def audit(database: Database, module: str, image_server: ImageServer) -> dict[st
         figures["wrong_outcome"] += status != expected
         if status != expected or rows != (1 if expected == "completed" else 0):
             problems.append(f"{photo_id}: {status} with {rows} thumbnail rows, expected {expected}")
+    counts, counted = kept_and_counted(database)
+    if counts != counted:
+        problems.append(f"photo_counts {counts} differ from count(*) {counted}")
     figures["faults"] = sum(LEDGER.faults.values())
     _write_summary(module, figures)
     LEDGER.photos.clear()

@@ -35,3 +35,22 @@ def photo_row(db: Database, photo_id: str) -> dict[str, Any]:
 def status_of(db: Database, photo_id: str) -> str:
     """The photo's status."""
     return str(db.execute_sql("SELECT status FROM photos WHERE uuid = %s", (photo_id,)).fetchone()[0])
+
+
+# The counts by status the triggers keep (schema/0007: as of the last fold, plus the deltas
+# since; statuses with none left out), and the same counted over the table: in one statement,
+# so that both are of one snapshot even while workers change photos.
+KEPT_AND_COUNTED = (
+    "SELECT"
+    " (SELECT coalesce(json_object_agg(status, n), '{}') FROM (SELECT status, sum(n) AS n FROM"
+    " (SELECT status, n FROM photo_counts UNION ALL SELECT status, n FROM photo_count_deltas) d"
+    " GROUP BY status HAVING sum(n) <> 0) kept),"
+    " (SELECT coalesce(json_object_agg(status, n), '{}') FROM"
+    " (SELECT status, count(*) AS n FROM photos GROUP BY status) counted)"
+)
+
+
+def kept_and_counted(db: Database) -> tuple[dict[str, int], dict[str, int]]:
+    """The counts the triggers keep, and count(*) by status, of one snapshot."""
+    kept, counted = db.execute_sql(KEPT_AND_COUNTED).fetchone()
+    return dict(kept), dict(counted)
