@@ -12,6 +12,7 @@ import pytest
 
 from harness import services as test_services
 from harness.service_processes import REPO
+from schema import migrations
 from tests.support.data import KEPT_AND_COUNTED
 
 # The original setup's schema, as the seed's database had it.
@@ -103,6 +104,34 @@ def test_make_db_migrate_upgrades_the_original_schema_keeping_every_row_and_is_i
         " SELECT uuid, 320, 240, 'x.jpg' FROM photos WHERE url LIKE '%b.jpg' RETURNING uuid",
     )
     assert _counts_agree(original_database), "and kept by the triggers"
+
+
+def test_make_db_schema_resets_to_the_current_schema_with_demo_photos(original_database: str) -> None:
+    result = _make("db-schema", original_database)
+    assert result.returncode == 0, result.stderr
+    rows = _query(original_database, "SELECT url, status::text FROM photos")
+    assert rows, "demo photos are loaded"
+    assert all(status == "pending" for _, status in rows)
+    assert all("/demo/" in url for url, _ in rows)
+    assert not any(url.endswith(("a.jpg", "b.jpg", "c.jpg")) for url, _ in rows)
+    assert _counts_agree(original_database), "the counts start again with the photos"
+
+
+def test_drop_schema_leaves_no_relation_routine_or_type_of_any_migration_and_migrate_starts_over(
+    original_database: str,
+) -> None:
+    options = {"dsn": original_database}
+    migrations.migrate(options)
+    migrations.drop_schema(options)
+
+    left = _query(
+        original_database,
+        "SELECT relname FROM pg_class WHERE relnamespace = 'public'::regnamespace"
+        " UNION ALL SELECT proname FROM pg_proc WHERE pronamespace = 'public'::regnamespace"
+        " UNION ALL SELECT typname FROM pg_type WHERE typnamespace = 'public'::regnamespace",
+    )
+    assert left == []
+    assert migrations.migrate(options) == [m.version for m in migrations.available_migrations()]
 
 
 def _counts_agree(pg_uri: str) -> bool:
