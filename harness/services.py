@@ -91,6 +91,26 @@ def consumers_of(services: RunServices, queue: str) -> int:
     return int(counts.get(queue, 0))
 
 
+def set_policy(services: RunServices, name: str, pattern: str, definition: str) -> None:
+    """Apply a RabbitMQ policy to the queues of the run's vhost whose names match `pattern`."""
+    _rabbitmqctl("set_policy", "-p", services.vhost, "--apply-to", "queues", name, pattern, definition)
+
+
+def clear_policy(services: RunServices, name: str) -> None:
+    """Remove the policy `name` from the run's vhost."""
+    _rabbitmqctl("clear_policy", "-p", services.vhost, name)
+
+
+def policy_of(services: RunServices, queue: str) -> str:
+    """The policy in effect on `queue` of the run's vhost ("" for none)."""
+    listing = _rabbitmqctl("list_queues", "-p", services.vhost, "--no-table-headers", "name", "policy")
+    for line in listing.splitlines():
+        name, _, policy = line.partition("\t")
+        if name == queue:
+            return policy.strip()
+    return ""
+
+
 def _rabbitmqctl(*args: str) -> str:
     """Run `rabbitmqctl -q` with `args` and return its output; a failure says RabbitMQ is not there."""
     try:

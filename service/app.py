@@ -20,6 +20,7 @@ from service.auth import BearerToken
 from service.demo import DEMO_DIR, DEMO_ROUTE
 from service.metrics import MetricsEndpoint, RequestMetrics
 from service.middleware import DatabaseSession
+from service.publishing import Publish
 from service.representations import THUMBS_ROUTE
 from service.resources.dashboard import STATIC_ROUTE, Dashboard, StaticFile
 from service.resources.enqueue import EnqueuePhotos
@@ -36,11 +37,11 @@ def create_app(
     config: Config,
     *,
     db: Database,
-    send: Callable[[str], object],
+    publish: Publish,
     store: ThumbnailStore | None = None,
     health_checks: dict[str, Callable[[], None]],
 ) -> falcon.App:
-    """The API, given its collaborators: the database, a way to send a photo, health checks, and
+    """The API, given its collaborators: the database, a way to send photos, health checks, and
     the thumbnails' store (by default the one `config` names)."""
     middleware: list[Any] = [RequestMetrics()]
     if config.api_token:
@@ -52,7 +53,7 @@ def create_app(
     public_base_url = config.thumbs_public_base_url
     app.add_route("/photos", PhotoList(public_base_url=public_base_url))
     app.add_route("/photos/pending", PendingPhotos())
-    app.add_route("/photos/process", EnqueuePhotos(send))
+    app.add_route("/photos/process", EnqueuePhotos(publish))
     app.add_route("/photos/{photo_id}", PhotoItem(public_base_url=public_base_url))
     app.add_route("/stats", Stats())
     # With a token set, the thumbnails are not for everyone: no shared cache may keep them.
@@ -82,11 +83,12 @@ def get_app() -> falcon.App:
     from actors import broker, process_photo
     from actors.broker import QUEUE_NAME
     from service.checks import broker_check, database_check
+    from service.confirmed_publish import ConfirmedPublisher
 
     return create_app(
         config,
         db=db,
-        send=process_photo.send,
+        publish=ConfirmedPublisher(process_photo, config.amqp_url),
         store=store,
         health_checks={
             "database": functools.partial(database_check, db),

@@ -1,7 +1,7 @@
 """Queue every photo of a status (pending or failed), for tables of any size.
 
 Pages through the table by (created_at, uuid), so photos that change status meanwhile neither
-shift nor repeat the pages, and sends one confirmed message per photo. Photos whose message was
+shift nor repeat the pages, and sends one confirmed message per photo, a page at a time. Photos whose message was
 confirmed less than `skip_queued_within_s` ago (photos.queued_at) are left alone, so running it
 twice queues nothing the second time while those messages wait in the queue; a duplicate would
 be harmless anyway (the worker skips a photo that is done or held by another worker).
@@ -17,13 +17,13 @@ from typing import TextIO
 from peewee import SQL, fn
 
 from models import Photo, after_position
-from service.publishing import send_all
+from service.publishing import Publish, send_all
 
 BATCH_SIZE = 1000
 
 
 def queue_by_status(
-    send: Callable[[str], object],
+    publish: Publish,
     *,
     status: str,
     skip_queued_within_s: int,
@@ -45,7 +45,7 @@ def queue_by_status(
         batch = list(query.order_by(Photo.created_at, Photo.uuid).limit(batch_size))
         if not batch:
             return sent
-        sent += len(send_all(send, [str(photo.uuid) for photo in batch]))
+        sent += len(send_all(publish, [str(photo.uuid) for photo in batch]))
         if progress is not None:
             progress(sent, max(total, sent))
         after = (batch[-1].created_at, batch[-1].uuid)

@@ -104,11 +104,12 @@ def _reconcile(config: Config, args: argparse.Namespace) -> int:
 
 def _process_pending(config: Config, args: argparse.Namespace) -> int:
     from actors import process_photo  # builds the broker from the environment
+    from service.confirmed_publish import ConfirmedPublisher
 
     init_db(config)
     try:
         sent = bulk_queue.queue_by_status(
-            process_photo.send,
+            ConfirmedPublisher(process_photo, config.amqp_url),
             status=args.status,
             skip_queued_within_s=config.lease_s
             if args.skip_queued_within is None

@@ -31,26 +31,48 @@ class PublishInterrupted(Exception):
         self.not_queued = not_queued
 
 
-def send_all(send: Callable[[str], object], photo_ids: Iterable[str]) -> list[str]:
-    """Send one message per photo and mark them queued; a send returns once the broker confirmed.
+# Sends one message per photo; returns them once the broker confirmed every one, or raises
+# PublishInterrupted naming those it confirmed and the others.
+Publish = Callable[[list[str]], list[str]]
+
+
+def send_all(publish: Publish, photo_ids: Iterable[str]) -> list[str]:
+    """Send one message per photo and mark the confirmed ones queued.
 
     Each is a new request to process the photo, with a fresh budget of attempts: counted from
     before the first message goes, so that a worker fast enough to claim it first still sees it.
     """
     pending = list(photo_ids)
-    if pending:
-        claims.start_request(_database(), pending)
-    queued: list[str] = []
-    for photo_id in pending:
-        try:
-            send(photo_id)
-        except BROKER_ERRORS as error:
-            log.warning("Publishing failed after %d of %d messages: %r", len(queued), len(pending), error)
-            mark_queued(queued)
-            raise PublishInterrupted(queued, pending[len(queued) :]) from error
-        queued.append(photo_id)
+    if not pending:
+        return []
+    claims.start_request(_database(), pending)
+    try:
+        queued = publish(pending)
+    except PublishInterrupted as interrupted:
+        mark_queued(interrupted.queued)
+        raise
     mark_queued(queued)
     return queued
+
+
+def one_at_a_time(send: Callable[[str], object]) -> Publish:
+    """A Publish that sends each message on its own (an actor's `send` waits for its confirm):
+    for the reconciler's few messages, and for tests that fail a send of their choosing."""
+
+    def publish(photo_ids: list[str]) -> list[str]:
+        queued: list[str] = []
+        for photo_id in photo_ids:
+            try:
+                send(photo_id)
+            except BROKER_ERRORS as error:
+                log.warning(
+                    "Publishing failed after %d of %d messages: %r", len(queued), len(photo_ids), error
+                )
+                raise PublishInterrupted(queued, photo_ids[len(queued) :]) from error
+            queued.append(photo_id)
+        return queued
+
+    return publish
 
 
 def mark_queued(photo_ids: list[str]) -> None:

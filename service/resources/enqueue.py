@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import cast
 
 import falcon
 
 from models import COMPLETED, FAILED, PENDING, PROCESSING, Photo
 from service import validation
-from service.publishing import send_all
+from service.publishing import Publish, send_all
 
 # Photos in these states are queued; the others are skipped with their status as the reason.
 ELIGIBLE = frozenset({PENDING, FAILED})
@@ -18,8 +18,8 @@ ELIGIBLE = frozenset({PENDING, FAILED})
 class EnqueuePhotos:
     """Queue photos for processing: POST /photos/process."""
 
-    def __init__(self, send: Callable[[str], object]) -> None:
-        self._send = send
+    def __init__(self, publish: Publish) -> None:
+        self._publish = publish
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         validation.require_json(req)
@@ -32,7 +32,7 @@ class EnqueuePhotos:
             for photo_id in photo_ids
             if statuses.get(photo_id) not in ELIGIBLE
         ]
-        queued = send_all(self._send, eligible)
+        queued = send_all(self._publish, eligible)
         resp.status = falcon.HTTP_202
         resp.media = {"queued": queued, "skipped": skipped}
 

@@ -14,6 +14,7 @@ from config import Config
 from harness.queue import QUEUE
 from service.app import create_app
 from service.checks import broker_check, database_check
+from service.confirmed_publish import ConfirmedPublisher
 
 
 @pytest.fixture
@@ -21,7 +22,7 @@ def client(config: Config, database: Database, actors_package: Any) -> falcon.te
     app = create_app(
         config,
         db=database,
-        send=actors_package.process_photo.send,
+        publish=ConfirmedPublisher(actors_package.process_photo, config.amqp_url),
         health_checks={
             "database": functools.partial(database_check, database),
             "broker": functools.partial(broker_check, actors_package.broker, QUEUE),

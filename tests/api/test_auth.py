@@ -13,6 +13,7 @@ from peewee import Database
 from config import Config
 from service.app import create_app
 from service.checks import database_check
+from service.publishing import one_at_a_time
 from tests.support.data import insert_photo
 
 TOKEN = "s3cret-token-for-tests"
@@ -23,7 +24,7 @@ def locked(config: Config, database: Database, actors_package: Any) -> falcon.te
     app = create_app(
         replace(config, api_token=TOKEN),
         db=database,
-        send=actors_package.process_photo.send,
+        publish=one_at_a_time(actors_package.process_photo.send),
         health_checks={"database": functools.partial(database_check, database)},
     )
     return falcon.testing.TestClient(app)

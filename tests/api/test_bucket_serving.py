@@ -14,6 +14,7 @@ from config import Config
 from harness.s3server import S3Server
 from pipeline.bucket_store import BucketStore
 from service.app import create_app
+from service.publishing import one_at_a_time
 from tests.support.data import insert_photo
 
 # A CDN in front of the bucket's root: the base carries the prefix ("t").
@@ -26,7 +27,7 @@ def _app(config: Config, database: Database, **checks: BucketStore) -> falcon.te
         create_app(
             config,
             db=database,
-            send=print,
+            publish=one_at_a_time(print),
             health_checks={name: store.check for name, store in checks.items()},
         )
     )

@@ -16,6 +16,7 @@ from config import Config
 from models import connect_options
 from service.app import create_app
 from service.checks import broker_check, database_check
+from service.publishing import one_at_a_time
 
 NOBODY = "127.0.0.1:9"  # the discard port: nothing listens there
 MISSING_DB = "photo_processor_no_such_database"
@@ -34,7 +35,7 @@ def test_healthz_is_503_and_names_the_broker_when_rabbitmq_cannot_be_reached(
     app = create_app(
         config,
         db=database,
-        send=print,
+        publish=one_at_a_time(print),
         health_checks={
             "database": functools.partial(database_check, database),
             "broker": functools.partial(broker_check, broker, "photo-processor"),
@@ -57,7 +58,7 @@ def test_healthz_is_503_and_names_the_database_when_postgresql_cannot_be_reached
     app = create_app(
         unreachable,
         db=offline,
-        send=print,
+        publish=one_at_a_time(print),
         health_checks={
             "database": functools.partial(database_check, offline),
             "broker": functools.partial(broker_check, actors_package.broker, "photo-processor"),  # type: ignore[attr-defined]
@@ -80,7 +81,7 @@ def test_healthz_says_only_down_and_logs_the_drivers_error(
     app = create_app(
         missing,
         db=wrong,
-        send=print,
+        publish=one_at_a_time(print),
         health_checks={
             "database": functools.partial(database_check, wrong),
             "broker": functools.partial(broker_check, actors_package.broker, "photo-processor"),  # type: ignore[attr-defined]

@@ -15,6 +15,7 @@ from peewee import Database
 from config import Config
 from pipeline.folder_store import FolderStore
 from service.app import create_app
+from service.publishing import one_at_a_time
 from tests.support.data import insert_photo
 
 TOKEN = "thumbnail-test-token"
@@ -154,7 +155,9 @@ def test_with_a_token_set_a_thumbnail_is_private_to_the_browser(
 ) -> None:
     relpath = _complete(database, thumbs_dir, insert_photo(database))
     locked = falcon.testing.TestClient(
-        create_app(replace(config, api_token=TOKEN), db=database, send=print, health_checks={})
+        create_app(
+            replace(config, api_token=TOKEN), db=database, publish=one_at_a_time(print), health_checks={}
+        )
     )
 
     result = locked.simulate_get(f"/thumbs/{relpath}", headers={"Authorization": f"Bearer {TOKEN}"})

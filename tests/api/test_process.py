@@ -13,6 +13,7 @@ from peewee import Database
 from harness.queue import QueueProbe
 from models import Photo, PhotoThumbnail
 from service.app import create_app
+from service.publishing import one_at_a_time
 from tests.support.data import insert_photo
 
 
@@ -164,7 +165,9 @@ def test_a_database_that_cannot_be_reached_is_a_503_json_error(config, actors_pa
     unreachable = replace(config, pg_connection_uri="postgresql://postgres@127.0.0.1:9/none")
     offline = PooledPostgresqlDatabase(None)
     offline.init(**connect_options(unreachable))
-    app = create_app(unreachable, db=offline, send=actors_package.process_photo.send, health_checks={})
+    app = create_app(
+        unreachable, db=offline, publish=one_at_a_time(actors_package.process_photo.send), health_checks={}
+    )
     client = falcon.testing.TestClient(app)
 
     with offline.bind_ctx([Photo, PhotoThumbnail]):
@@ -189,7 +192,9 @@ def test_a_broker_failing_part_way_answers_503_listing_what_was_confirmed(
         actors_package.process_photo.send(photo_id)
         sent.append(photo_id)
 
-    client = falcon.testing.TestClient(create_app(config, db=database, send=send_then_fail, health_checks={}))
+    client = falcon.testing.TestClient(
+        create_app(config, db=database, publish=one_at_a_time(send_then_fail), health_checks={})
+    )
     result = _post(client, ids)
 
     assert result.status_code == 503

@@ -1,0 +1,99 @@
+"""Publishing a batch with pipelined publisher confirms, against the run's real RabbitMQ vhost:
+every message in Dramatiq's wire format, and none counted as queued that the broker did not ack."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import falcon.testing
+import pytest
+from peewee import Database
+
+from config import Config
+from harness.polling import wait_until
+from harness.queue import QUEUE, QueueProbe
+from harness.services import RunServices, clear_policy, policy_of, set_policy
+from service.confirmed_publish import ConfirmedPublisher
+from service.publishing import PublishInterrupted
+from tests.support.data import insert_photo
+
+LIMIT = "photo-processor-limit"
+
+
+@pytest.fixture
+def publisher(config: Config, actors_package: Any) -> ConfirmedPublisher:
+    return ConfirmedPublisher(actors_package.process_photo, config.amqp_url)
+
+
+@pytest.fixture
+def queue_of_500(services: RunServices, queue: QueueProbe) -> Iterator[QueueProbe]:
+    """The queue refusing (nacking) what would take it past 500 messages, as a full queue does."""
+    set_policy(services, LIMIT, f"^{QUEUE}$", '{"max-length": 500, "overflow": "reject-publish"}')
+    try:
+        wait_until(lambda: policy_of(services, QUEUE) == LIMIT, timeout=30, message="policy in effect")
+        yield queue
+    finally:
+        clear_policy(services, LIMIT)
+        wait_until(lambda: policy_of(services, QUEUE) == "", timeout=30, message="policy gone")
+
+
+def test_a_thousand_messages_are_queued_in_order_in_dramatiqs_format(
+    publisher: ConfirmedPublisher, queue: QueueProbe, actors_package: Any
+) -> None:
+    photo_ids = [str(uuid.uuid4()) for _ in range(1000)]
+
+    assert publisher(photo_ids) == photo_ids
+
+    actors_package.process_photo.send(photo_id := str(uuid.uuid4()))  # one as the actor sends it
+    bodies = [json.loads(body) for body in queue.bodies()]
+    assert [body["args"] for body in bodies] == [[p] for p in [*photo_ids, photo_id]]
+    assert all(body.keys() == bodies[-1].keys() for body in bodies), "the same fields as a send"
+    assert all(
+        (body["queue_name"], body["actor_name"], body["kwargs"]) == (QUEUE, "process_photo", {})
+        for body in bodies
+    )
+    assert len({body["message_id"] for body in bodies}) == len(bodies)
+
+
+def test_messages_the_broker_refuses_are_not_queued_and_are_named(
+    publisher: ConfirmedPublisher, queue_of_500: QueueProbe
+) -> None:
+    photo_ids = [str(uuid.uuid4()) for _ in range(800)]
+
+    with pytest.raises(PublishInterrupted) as interrupted:
+        publisher(photo_ids)
+
+    assert interrupted.value.queued == photo_ids[:500]
+    assert interrupted.value.not_queued == photo_ids[500:]
+    assert queue_of_500.photo_ids() == photo_ids[:500], "what was acked is on the queue, nothing else"
+
+
+def test_an_unreachable_broker_queues_nothing(actors_package: Any) -> None:
+    nobody = "amqp://guest:guest@127.0.0.1:9/%2F?connection_attempts=1&socket_timeout=2"
+    photo_ids = [str(uuid.uuid4()) for _ in range(3)]
+
+    with pytest.raises(PublishInterrupted) as interrupted:
+        ConfirmedPublisher(actors_package.process_photo, nobody)(photo_ids)
+
+    assert (interrupted.value.queued, interrupted.value.not_queued) == ([], photo_ids)
+
+
+def test_post_process_answers_503_with_what_the_broker_acked_and_marks_only_those_queued(
+    client: falcon.testing.TestClient, database: Database, queue_of_500: QueueProbe
+) -> None:
+    photo_ids = [insert_photo(database) for _ in range(600)]
+
+    result = client.simulate_post("/photos/process", json=photo_ids)
+
+    assert result.status_code == 503
+    assert result.json["queued"] == photo_ids[:500]
+    assert result.json["not_queued"] == photo_ids[500:]
+    marked = {
+        str(row[0])
+        for row in database.execute_sql("SELECT uuid FROM photos WHERE queued_at IS NOT NULL").fetchall()
+    }
+    assert marked == set(photo_ids[:500])
+    assert queue_of_500.photo_ids() == photo_ids[:500]
