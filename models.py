@@ -6,12 +6,15 @@ The schema itself is owned by the numbered SQL files in schema/, never by Peewee
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, cast
 from uuid import UUID
 
 from peewee import (
+    Database,
+    DatabaseError,
     Expression,
     Field,
     ForeignKeyField,
@@ -27,6 +30,8 @@ from playhouse.pool import PooledPostgresqlDatabase
 from playhouse.postgres_ext import DateTimeTZField
 
 from config import Config
+
+log = logging.getLogger(__name__)
 
 PENDING = "pending"
 PROCESSING = "processing"
@@ -130,9 +135,9 @@ def counts_by_status() -> dict[str, int]:
     """How many photos are in each status, every status present (zero included)."""
     counts = dict.fromkeys(STATUSES, 0)
     # Kept by triggers in the same transactions as the photos (schema/0007): the counts as of
-    # the last fold plus the deltas since, a few rows whatever the size of the table. Folding
-    # first keeps the deltas few; the sum is exact whether or not this fold ran.
-    db.execute_sql("SELECT fold_photo_counts()")
+    # the last fold plus the deltas since, a few rows whatever the size of the table. The sum
+    # is exact whether or not a fold ran: folding first only keeps the deltas few.
+    fold_counts(db)
     cursor = db.execute_sql(
         "SELECT status::text, sum(n)::bigint FROM"
         " (SELECT status, n FROM photo_counts UNION ALL SELECT status, n FROM photo_count_deltas) c"
@@ -141,6 +146,15 @@ def counts_by_status() -> dict[str, int]:
     for status, count in cast(Iterable[tuple[str, int]], cursor.fetchall()):
         counts[status] = int(count)
     return counts
+
+
+def fold_counts(database: Database) -> None:
+    """Fold the count deltas (schema/0007), a bounded batch of them; a fold that fails (a
+    timeout, a read-only session) is logged: the counts stay exact, only the deltas stay many."""
+    try:
+        database.execute_sql("SELECT fold_photo_counts()")
+    except DatabaseError as error:
+        log.warning("Could not fold the photo counts: %r", error)
 
 
 def after_position(created_at: datetime, uuid: UUID | str) -> Expression:

@@ -24,6 +24,7 @@ from actors import attempt_log
 from actors.metrics import WorkerMetrics
 from actors.retries import OUTAGE_OPTION
 from config import Config
+from models import fold_counts
 from pipeline.errors import EXPIRED, Failure, classify
 from pipeline.processor import PhotoProcessor
 from pipeline.reconcile import ReconcilerThread, reconcile_once
@@ -63,12 +64,16 @@ class PhotoWorker(Middleware):
 
     def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         lease_s = self._config.lease_s
-        self._reconciler = ReconcilerThread(
-            functools.partial(
-                reconcile_once, self.processor.db, broker.get_actor(ACTOR_NAME).send, lease_s=lease_s
-            ),
-            interval_s=min(60.0, max(1.0, lease_s / 4)),
+        reconcile = functools.partial(
+            reconcile_once, self.processor.db, broker.get_actor(ACTOR_NAME).send, lease_s=lease_s
         )
+
+        def housekeeping() -> None:
+            # Keeps the count deltas few even when nobody reads /stats (schema/0007).
+            fold_counts(self.processor.db)
+            reconcile()
+
+        self._reconciler = ReconcilerThread(housekeeping, interval_s=min(60.0, max(1.0, lease_s / 4)))
         self._reconciler.start()
 
     def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:

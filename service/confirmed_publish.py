@@ -11,7 +11,9 @@ What goes on the wire is what `process_photo.send` sends: the message built by t
 actor's broker priority, `mandatory` (an unroutable message comes back); the queue is declared
 first, and the broker's middleware hears before_enqueue and after_enqueue as for a send. A photo
 counts as queued only once the broker acked its message; a nack, a return, a channel or
-connection that closes, or no confirm by the deadline leaves it not queued.
+connection that closes, or no confirm by the deadline leaves it not queued. The deadline bounds
+the whole call: a connection that will not close in time is dropped. A batch of a few messages
+goes through `actor.send` instead, on the broker's own open channel.
 """
 
 from __future__ import annotations
@@ -27,12 +29,17 @@ from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from pika.channel import Channel
 from pika.spec import Basic
 
-from service.publishing import PublishInterrupted
+from service.publishing import BROKER_ERRORS, PublishInterrupted, one_at_a_time
 
 log = logging.getLogger(__name__)
 
 # The longest a batch may wait for its connection and its confirms.
 DEADLINE_S = 10.0
+# After the deadline, how long a closing connection may take before it is dropped.
+CLOSE_GRACE_S = 1.0
+# Batches this small go one message at a time (the broker's own channel, already open): a
+# connection of their own would cost more than the round trips it saves.
+SMALL_BATCH = 4
 
 
 class ConfirmedPublisher:
@@ -46,15 +53,23 @@ class ConfirmedPublisher:
     def __call__(self, photo_ids: list[str]) -> list[str]:
         """Publish a message per photo; return the photos, all queued. PublishInterrupted when the
         broker confirmed only some of them (or none), naming which."""
-        if not photo_ids:
-            return []
+        if len(photo_ids) <= SMALL_BATCH:
+            return one_at_a_time(self._actor.send)(photo_ids)
         broker = cast(RabbitmqBroker, self._actor.broker)  # the publish below speaks AMQP
         messages = [self._actor.message(photo_id) for photo_id in photo_ids]
-        broker.declare_queue(self._actor.queue_name, ensure=True)
-        for message in messages:
-            broker.emit_before("enqueue", message, None)
+        try:
+            broker.declare_queue(self._actor.queue_name, ensure=True)
+            for message in messages:
+                broker.emit_before("enqueue", message, None)
+        except BROKER_ERRORS as error:
+            log.warning("Publishing failed before the batch went out: %r", error)
+            raise PublishInterrupted([], photo_ids) from error
         batch = _Batch(self._parameters, self._actor.queue_name, messages, self._deadline_s)
         acked = batch.run()
+        if batch.returned:
+            # The queue was gone (deleted by hand): declare it again before the next publish,
+            # as RabbitmqBroker.enqueue does.
+            broker.queues_pending.add(self._actor.queue_name)
         for index in sorted(acked):
             broker.emit_after("enqueue", messages[index], None)
         queued = [photo_id for index, photo_id in enumerate(photo_ids) if index in acked]
@@ -80,7 +95,7 @@ class _Batch:
         self._acked: set[int] = set()  # indexes into messages
         self._settled: set[int] = set()  # acked or nacked
         self._floor = 0  # every index below it is settled
-        self._returned: set[str] = set()  # message ids the broker returned
+        self.returned: set[str] = set()  # message ids the broker returned (unroutable)
         self.error: BaseException | None = None
         self._connection: pika.SelectConnection | None = None
 
@@ -96,10 +111,25 @@ class _Batch:
         ioloop.call_later(self._deadline_s, self._too_late)
         try:
             ioloop.start()
+        except Exception as error:  # pika's own (an assertion when a handshake is cut short)
+            self.error = self.error or error
         finally:
+            if not self._connection.is_closed:
+                self._drop(ioloop)
             ioloop.close()  # its waker's socket pair
         ids = [message.message_id for message in self._messages]
-        return {index for index in self._acked if ids[index] not in self._returned}
+        return {index for index in self._acked if ids[index] not in self.returned}
+
+    def _drop(self, ioloop: Any) -> None:
+        """Abort a connection that did not close (a peer gone silent, a handshake cut short),
+        and let the loop run until pika has let go of its socket."""
+        assert self._connection is not None
+        try:
+            self._connection._adapter_disconnect_stream()  # pika has no public abort
+            ioloop.call_later(CLOSE_GRACE_S, ioloop.stop)
+            ioloop.start()
+        except Exception as error:
+            log.debug("Dropping a batch's connection: %r", error)
 
     def _opened(self, connection: pika.SelectConnection) -> None:
         connection.channel(on_open_callback=self._channel_opened)
@@ -141,12 +171,18 @@ class _Batch:
 
     def _returned_message(self, channel: Channel, method: Any, properties: Any, body: bytes) -> None:
         # Unroutable (no queue took it): the ack that follows does not make it queued.
-        self._returned.add(json.loads(body)["message_id"])
+        self.returned.add(json.loads(body)["message_id"])
         self.error = self.error or RuntimeError(f"the broker returned a message: {method.reply_text}")
 
     def _too_late(self) -> None:
         self.error = self.error or TimeoutError(f"no confirm within {self._deadline_s} s")
+        assert self._connection is not None
+        if not self._connection.is_open:  # still opening: closing it would trip pika; stop
+            self._connection.ioloop.stop()
+            return
         self._finish()
+        # A peer that went silent never answers the close: stop waiting for it soon.
+        self._connection.ioloop.call_later(CLOSE_GRACE_S, self._connection.ioloop.stop)
 
     def _finish(self) -> None:
         """Close the connection; its close callback stops the loop."""
@@ -159,7 +195,9 @@ class _Batch:
             self._connection.ioloop.stop()
 
     def _failed_to_open(self, connection: pika.SelectConnection, error: BaseException | str) -> None:
-        self.error = error if isinstance(error, BaseException) else ConnectionError(str(error))
+        self.error = self.error or (
+            error if isinstance(error, BaseException) else ConnectionError(str(error))
+        )
         connection.ioloop.stop()
 
     def _channel_closed(self, channel: Channel, reason: BaseException) -> None:

@@ -4,6 +4,7 @@ every message in Dramatiq's wire format, and none counted as queued that the bro
 from __future__ import annotations
 
 import json
+import socket
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -73,12 +74,27 @@ def test_messages_the_broker_refuses_are_not_queued_and_are_named(
 
 def test_an_unreachable_broker_queues_nothing(actors_package: Any) -> None:
     nobody = "amqp://guest:guest@127.0.0.1:9/%2F?connection_attempts=1&socket_timeout=2"
-    photo_ids = [str(uuid.uuid4()) for _ in range(3)]
+    photo_ids = [str(uuid.uuid4()) for _ in range(10)]  # a batch: smaller ones go through the actor
 
     with pytest.raises(PublishInterrupted) as interrupted:
         ConfirmedPublisher(actors_package.process_photo, nobody)(photo_ids)
 
     assert (interrupted.value.queued, interrupted.value.not_queued) == ([], photo_ids)
+
+
+def test_a_broker_that_never_answers_queues_nothing_once_the_deadline_passed(actors_package: Any) -> None:
+    """A peer that accepts the connection and then says nothing (a hung broker, a black-holed
+    network): the call ends at its deadline, its socket dropped, rather than hanging a thread."""
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        port = silent.getsockname()[1]
+        url = f"amqp://guest:guest@127.0.0.1:{port}/%2F?connection_attempts=1&stack_timeout=60"
+        photo_ids = [str(uuid.uuid4()) for _ in range(20)]
+
+        with pytest.raises(PublishInterrupted) as interrupted:
+            ConfirmedPublisher(actors_package.process_photo, url, deadline_s=1)(photo_ids)
+
+    assert (interrupted.value.queued, interrupted.value.not_queued) == ([], photo_ids)
+    assert isinstance(interrupted.value.__cause__, TimeoutError)
 
 
 def test_post_process_answers_503_with_what_the_broker_acked_and_marks_only_those_queued(
