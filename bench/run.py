@@ -50,10 +50,18 @@ def _storage(quick: bool) -> Section:
     return storage.run(quick=quick)
 
 
+def _scale(quick: bool) -> Section:
+    """The scale suite (enqueue rates; reads at 10k to 1M rows; matplotlib for its figure)."""
+    from bench import scale
+
+    return scale.run(quick=quick)
+
+
 SUITES: dict[str, Callable[[bool], Section]] = {
     "thumbnail": _thumbnail,
     "memory": _memory,
     "system": _system,
+    "scale": _scale,
     "storage": _storage,
 }
 
