@@ -121,6 +121,19 @@ def _completions(worker: ServiceProcess) -> list[str]:
     return [line["photo"] for line in lines if line.get("outcome") == "completed"]
 
 
+def _logged_completions(hosts: Hosts, photo_ids: list[str]) -> list[Counter[str]]:
+    """Each worker's completions of `photo_ids`, once every photo is in some worker's log (a
+    worker logs a photo just after committing it: the database may say so a moment earlier)."""
+
+    def by_worker() -> list[Counter[str]]:
+        return [Counter(p for p in _completions(worker) if p in photo_ids) for worker in hosts.workers]
+
+    wait_until(
+        lambda: set(sum(by_worker(), Counter())) == set(photo_ids), timeout=30, message="completions logged"
+    )
+    return by_worker()
+
+
 def _assert_served_from_the_bucket(
     hosts: Hosts, database: Database, s3_server: S3Server, photo_ids: list[str]
 ) -> None:
@@ -146,7 +159,7 @@ def test_two_workers_on_hosts_of_their_own_complete_every_photo_once_and_the_api
     _process(hosts, photo_ids)
     wait_until(lambda: _completed(database, photo_ids) == len(photo_ids), timeout=120, message="batch done")
 
-    by_worker = [Counter(p for p in _completions(worker) if p in photo_ids) for worker in hosts.workers]
+    by_worker = _logged_completions(hosts, photo_ids)
     assert all(by_worker), "each worker, on its own host, completed some of the photos"
     assert sum(by_worker, Counter()) == Counter(photo_ids), "every photo completed once, by one worker"
     _assert_served_from_the_bucket(hosts, database, s3_server, photo_ids)
@@ -202,7 +215,7 @@ def test_the_s3_server_stopped_mid_batch_every_photo_still_completes_once(
     )
     assert [image_server.hits(path) for _, path in behind] == [1] * len(behind)
 
-    completions = Counter(p for worker in hosts.workers for p in _completions(worker) if p in photo_ids)
+    completions = sum(_logged_completions(hosts, photo_ids), Counter())
     assert completions == Counter(photo_ids), "every photo completed once"
     objects = {key for key in s3_server.objects(hosts.bucket) if key.split("/")[-1][:36] in photo_ids}
     assert len(objects) == len(photo_ids), "one object per photo"
