@@ -30,8 +30,9 @@ def publisher(config: Config, actors_package: Any) -> ConfirmedPublisher:
 
 
 @pytest.fixture
-def queue_of_500(services: RunServices, queue: QueueProbe) -> Iterator[QueueProbe]:
+def queue_of_500(services: RunServices, queue: QueueProbe, actors_package: Any) -> Iterator[QueueProbe]:
     """The queue refusing (nacking) what would take it past 500 messages, as a full queue does."""
+    actors_package.broker.declare_queue(QUEUE, ensure=True)  # a policy applies to queues that exist
     set_policy(services, LIMIT, f"^{QUEUE}$", '{"max-length": 500, "overflow": "reject-publish"}')
     try:
         wait_until(lambda: policy_of(services, QUEUE) == LIMIT, timeout=30, message="policy in effect")
