@@ -9,7 +9,7 @@ from contextlib import contextmanager
 import pytest
 
 from harness.polling import wait_until
-from pipeline.decode_ledger import DecodeLedger
+from pipeline.decode_ledger import DecodeLedger, return_freed_memory
 from pipeline.errors import ImageTooLarge
 from pipeline.thumbnail import make_thumbnail
 from tests.unit.thumbnail_images import card, encode
@@ -84,3 +84,7 @@ def test_a_thumbnail_gives_back_its_reservation_and_a_refused_image_takes_none()
     with pytest.raises(ImageTooLarge):
         make_thumbnail(encode(card((600, 400)), "PNG"), max_decode_mb=16, ledger=ledger)
     assert ledger.in_use == 0
+
+
+def test_this_process_can_be_made_to_return_freed_memory_at_once() -> None:
+    assert return_freed_memory()
