@@ -110,7 +110,7 @@ class Config:
     max_decode_mb: int = setting(
         256,
         "the most memory, in MB, decoding one image may take, estimated from its header before "
-        "decoding (with 1 worker thread, 256 keeps the worker under 300 MB)",
+        "decoding; one budget shared by a worker process's threads (256 keeps a process under 300 MB)",
         low=16,
     )
     thumb_max: int = setting(320, "the bounding box of a thumbnail, in pixels", low=1, high=4096)

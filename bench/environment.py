@@ -32,12 +32,16 @@ class Bench:
     log_dir: Path
     actors: Any  # the actors package, imported with `env`
 
-    def insert_photos(self, count: int, tag: str) -> list[str]:
-        """`count` pending photos whose URLs cycle through the corpus files."""
+    def insert_photos(
+        self, count: int, tag: str, *, delay_s: float = 0.0, files: list[bytes] | None = None
+    ) -> list[str]:
+        """`count` pending photos whose URLs cycle through `files` (the corpus files by default),
+        each served `delay_s` late (a remote source's first-byte latency)."""
+        files = files or self.files
         urls = []
         for index in range(count):
             path = f"/{tag}/{index}.jpg"
-            self.server.image(path, self.files[index % len(self.files)])
+            self.server.image(path, files[index % len(files)], delay_s=delay_s)
             urls.append(self.server.url(path))
         rows = self.db.execute_sql(
             "INSERT INTO photos (url) SELECT unnest(%s::text[]) RETURNING uuid", (urls,)

@@ -57,12 +57,20 @@ def _scale(quick: bool) -> Section:
     return scale.run(quick=quick)
 
 
+def _remote(quick: bool) -> Section:
+    """The remote suite (the worker's photos/s against source latency x threads; matplotlib)."""
+    from bench import remote
+
+    return remote.run(quick=quick)
+
+
 SUITES: dict[str, Callable[[bool], Section]] = {
     "thumbnail": _thumbnail,
     "memory": _memory,
     "system": _system,
     "scale": _scale,
     "storage": _storage,
+    "remote": _remote,
 }
 
 

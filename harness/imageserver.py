@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,6 +19,9 @@ class Reply:
     body: bytes = b""
     content_type: str = "image/jpeg"
     headers: dict[str, str] = field(default_factory=dict)
+    # Seconds before the status line: a remote source's first-byte latency. The handler thread
+    # sleeps, so other requests go on meanwhile (one thread per connection).
+    delay_s: float = 0.0
 
 
 class ImageServer:
@@ -60,9 +64,9 @@ class ImageServer:
             self._routes[path] = list(replies)
         return self.url(path)
 
-    def image(self, path: str, body: bytes, content_type: str = "image/jpeg") -> str:
-        """Serve one image at `path`; return the full URL."""
-        return self.serve(path, Reply(body=body, content_type=content_type))
+    def image(self, path: str, body: bytes, content_type: str = "image/jpeg", *, delay_s: float = 0.0) -> str:
+        """Serve one image at `path`, each reply `delay_s` late; return the full URL."""
+        return self.serve(path, Reply(body=body, content_type=content_type, delay_s=delay_s))
 
     def hold(self, path: str) -> threading.Event:
         """Make requests for `path` wait until the returned event is set (a download in flight)."""
@@ -94,12 +98,14 @@ class ImageServer:
             protocol_version = "HTTP/1.1"
 
             def do_GET(self) -> None:
-                """Wait at the gate if held, then send the next canned reply."""
+                """Wait at the gate if held, then for the reply's delay, then send it."""
                 reply, gate = server._next_reply(self.path)
                 if gate is not None:
                     gate.wait(timeout=120)
                 if reply is None:
                     reply = Reply(status=404, body=b"not found", content_type="text/plain")
+                if reply.delay_s > 0:
+                    time.sleep(reply.delay_s)
                 self.send_response(reply.status)
                 self.send_header("Content-Type", reply.content_type)
                 self.send_header("Content-Length", str(len(reply.body)))

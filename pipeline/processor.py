@@ -20,6 +20,7 @@ from playhouse.pool import PooledPostgresqlDatabase
 from config import Config
 from models import init_db
 from pipeline import claims
+from pipeline.decode_ledger import DecodeLedger, return_freed_memory
 from pipeline.errors import PermanentError, StorageError, classify
 from pipeline.fetch import Fetcher, FetchPolicy
 from pipeline.locks import photo_lock
@@ -54,6 +55,7 @@ class PhotoProcessor:
     def from_config(cls, config: Config) -> PhotoProcessor:
         """The processor the worker runs with: the database, downloads, thumbnails and their store."""
         db = init_db(config, max_connections=MAX_CONNECTIONS)
+        return_freed_memory()  # with the ledger, what bounds memory across threads (decode_ledger.py)
         store = open_store(config)
         store.start()
         return cls(
@@ -65,6 +67,8 @@ class PhotoProcessor:
                 quality=config.thumb_quality,
                 max_pixels=config.max_image_pixels,
                 max_decode_mb=config.max_decode_mb,
+                # One budget for the process's threads: MAX_DECODE_MB holds with any WORKER_THREADS.
+                ledger=DecodeLedger(),
             ),
             store=store,
             max_attempts=config.retry_max + 1,

@@ -12,6 +12,7 @@ See bench/RESULTS.md for the figures.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import time
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from PIL import Image
 
 from pipeline import colour, decode_budget, shrink
+from pipeline.decode_ledger import DecodeLedger
 from pipeline.decoding import decoding, exif_orientation, open_image, orientation_before_loading
 from pipeline.formats import OUTPUT_FORMATS
 
@@ -77,16 +79,20 @@ def make_thumbnail(
     quality: int = 85,
     max_pixels: int = 100_000_000,
     max_decode_mb: int = 256,
+    ledger: DecodeLedger | None = None,
 ) -> Thumbnail:
     """Thumbnail the image in `data` to fit a `max_size` square, upright, in sRGB, never enlarged.
 
     Opaque images give a progressive JPEG of `quality`; images with transparency give a WebP
     (lossy colour at `quality`, lossless alpha). No metadata is carried over. Raises
     NotAnImage, CorruptImage or ImageTooLarge (more than `max_pixels`, or more than `max_decode_mb`
-    of memory to decode, both told by the header).
+    of memory to decode, both told by the header). With `ledger`, the decoding waits until its
+    memory fits beside that of the other threads sharing it, within `max_decode_mb` in all.
     """
     started = time.perf_counter()
-    small = thumbnail_image(data, max_size=max_size, max_pixels=max_pixels, max_decode_mb=max_decode_mb)
+    small = thumbnail_image(
+        data, max_size=max_size, max_pixels=max_pixels, max_decode_mb=max_decode_mb, ledger=ledger
+    )
     decoded = time.perf_counter()
     encoded, fmt = _encode(small, quality)
     return Thumbnail(
@@ -115,13 +121,21 @@ def dct_scale(size: tuple[int, int], target: tuple[int, int]) -> int:
 
 
 def thumbnail_image(
-    data: bytes, *, max_size: int = 320, max_pixels: int = 100_000_000, max_decode_mb: int = 256
+    data: bytes,
+    *,
+    max_size: int = 320,
+    max_pixels: int = 100_000_000,
+    max_decode_mb: int = 256,
+    ledger: DecodeLedger | None = None,
 ) -> Image.Image:
     """The thumbnail of `make_thumbnail` as an image, before encoding (tests and the bench compare it)."""
-    with open_image(data, max_pixels=max_pixels) as image, decoding(image):
+    # Exited last to first: the ledger's share is given back once closing the source freed its pixels.
+    with contextlib.ExitStack() as held, open_image(data, max_pixels=max_pixels) as image, decoding(image):
         orientation = orientation_before_loading(image)
         target, scale, needed = _plan(image, data, max_size)
         decode_budget.check(image, needed, max_decode_mb=max_decode_mb)
+        if ledger is not None:
+            held.enter_context(ledger.reserve(needed, limit=max_decode_mb * decode_budget.MB))
         box = None
         if scale > 1:
             # Asking for size // scale makes Pillow pick exactly `scale`; nothing is decoded yet.
