@@ -81,13 +81,16 @@ def _reads_by_size(
     reads: dict[int, dict[str, float]] = {}
     present = 0
     for size in sizes:
-        # A fifth completed, the rest pending; created over the last hours, as a real table.
-        bench.db.execute_sql(
-            "INSERT INTO photos (url, status, created_at)"
-            " SELECT 'http://127.0.0.1:9/' || n, CASE WHEN n %% 5 = 0 THEN 'completed' ELSE 'pending' END::photo_status,"
-            " now() - make_interval(secs => n / 100.0) FROM generate_series(%s, %s) n",
-            (present + 1, size),
-        )
+        # A fifth completed, the rest pending; created over the last hours, as a real table. In
+        # chunks, each well within the statement timeout.
+        for start in range(present + 1, size + 1, 100_000):
+            bench.db.execute_sql(
+                "INSERT INTO photos (url, status, created_at)"
+                " SELECT 'http://127.0.0.1:9/' || n,"
+                " CASE WHEN n %% 5 = 0 THEN 'completed' ELSE 'pending' END::photo_status,"
+                " now() - make_interval(secs => n / 100.0) FROM generate_series(%s, %s) n",
+                (start, min(start + 99_999, size)),
+            )
         present = size
         bench.db.execute_sql("VACUUM ANALYZE photos")
         reads[size] = {
