@@ -12,6 +12,7 @@ import os
 import secrets
 import time
 from pathlib import Path
+from stat import S_ISREG
 from uuid import UUID
 
 from pipeline.errors import StorageError
@@ -121,9 +122,9 @@ class FolderStore:
         file = self._root.joinpath(*pure.parts)
         try:
             stat = file.stat()
-        except (FileNotFoundError, NotADirectoryError):
+        except OSError:  # missing, a file where a folder should be, a name too long
             return None
-        if not file.is_file():
+        if not S_ISREG(stat.st_mode):
             return None
         # A rewrite renames a new file into place: a new inode, even should the size and the
         # modification time (whose clock may tick only every few ms) come out the same.

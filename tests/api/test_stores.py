@@ -115,8 +115,17 @@ def test_new_content_under_the_same_name_has_a_new_etag(store: ThumbnailStore) -
 
 
 def test_unknown_and_escaping_paths_read_as_nothing(store: ThumbnailStore) -> None:
-    store.write(uuid.uuid4(), JPEG, ".jpg")
-    for path in ("ab/nothing.jpg", "../etc/passwd", "/etc/passwd", "ab/../../x.jpg", "", "ab/x.exe"):
+    folder = store.write(uuid.uuid4(), JPEG, ".jpg")[:2]
+    too_long = f"{folder}/{'x' * 300}.jpg"  # in a folder that exists: a name the filesystem refuses
+    for path in (
+        "ab/nothing.jpg",
+        "../etc/passwd",
+        "/etc/passwd",
+        "ab/../../x.jpg",
+        "",
+        "ab/x.exe",
+        too_long,
+    ):
         assert store.read(path) is None, path
 
 
