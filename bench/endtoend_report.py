@@ -48,7 +48,9 @@ def section(results: list[Result], figure: Path, mix: str, *, batch: int, interv
         "another while the worker (supervised, as the Procfile runs it) already consumes; the "
         f"worker is warmed with a few photos first. Sampled every {interval_s:g} s: the ready "
         "messages (RabbitMQ's count, without those prefetched by the worker), and the photos by "
-        "status.",
+        "status. Wall time: from the first POST sent to the last photo completed or failed. "
+        '2 × 2: one process per core as README "Scaling" says, a second thread each to overlap '
+        "a photo's download and database round trips with another's decoding.",
         "",
         "queued → completed runs from photos.queued_at (written by the API once the broker "
         "confirmed the photo's batch) to photo_thumbnails.created_at (the statement that records "
@@ -59,7 +61,8 @@ def section(results: list[Result], figure: Path, mix: str, *, batch: int, interv
         "completed before their queued_at was written, their time negative.",
         "",
         "The machine is shared with other engineers running tests: photos/s and above all p99 "
-        "move with their load. 'load before' is the 1-minute load average as the setting began "
+        "move with their load. 'load before' is the 1-minute load average (which lags by about a "
+        "minute) as the setting began "
         "(the worker idle: others' work, PostgreSQL's and RabbitMQ's); 'max during' includes this "
         "run's own worker, API, database and image server (2 cores).",
     ]
