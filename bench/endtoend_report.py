@@ -11,7 +11,7 @@ from bench.endtoend_times import Times, percentile
 from bench.report import Section, Target
 
 if TYPE_CHECKING:
-    from bench.endtoend import Result
+    from bench.endtoend import Result, Sample
 
 
 def section(results: list[Result], figure: Path, mix: str, *, batch: int, interval_s: float) -> Section:
@@ -29,6 +29,7 @@ def section(results: list[Result], figure: Path, mix: str, *, batch: int, interv
             "photos",
             "wall s",
             "photos/s",
+            "photos/s by quarter of the run",
             "queued → completed p50 / p99 / max s",
             "POST sent → completed p50 / p99 s",
             "claimed → completed p50 / p99 ms",
@@ -36,7 +37,7 @@ def section(results: list[Result], figure: Path, mix: str, *, batch: int, interv
             "left",
             "max ready on the queue",
             "POST of 1000, median ms",
-            "load before / max during",
+            "load before / mean / max during",
         ],
         rows,
     )
@@ -61,7 +62,7 @@ def section(results: list[Result], figure: Path, mix: str, *, batch: int, interv
         "completed before their queued_at was written, their time negative.",
         "",
         "The machine is shared with other engineers running tests: photos/s and above all p99 "
-        "move with their load. 'load before' is the 1-minute load average (which lags by about a "
+        "move with their load, as the rates by quarter show. 'load before' is the 1-minute load average (which lags by about a "
         "minute) as the setting began "
         "(the worker idle: others' work, PostgreSQL's and RabbitMQ's); 'max during' includes this "
         "run's own worker, API, database and image server (2 cores).",
@@ -85,6 +86,7 @@ def _target(result: Result, times: Times) -> Target:
 def _row(result: Result, times: Times) -> list[str]:
     """The table's row of one setting."""
     queued, asked, claimed = times.queued_to_done, times.asked_to_done, times.claimed_to_done
+    loads = [sample.load for sample in result.samples]
     other = sum(times.failed_other.values())
     other_text = f"{other} ({', '.join(f'{code} {n}' for code, n in times.failed_other.most_common())})"
     early = f" ({times.early} early)" if times.early else ""
@@ -93,6 +95,7 @@ def _row(result: Result, times: Times) -> list[str]:
         f"{result.count:,}",
         f"{times.wall_s:.0f}",
         f"{times.rate:.1f}",
+        " / ".join(f"{rate:.1f}" for rate in _quarters(result.samples, times.wall_s)),
         f"{percentile(queued, 50):.1f} / {percentile(queued, 99):.1f} / {max(queued, default=0):.1f}{early}",
         f"{percentile(asked, 50):.1f} / {percentile(asked, 99):.1f}",
         f"{percentile(claimed, 50) * 1000:.0f} / {percentile(claimed, 99) * 1000:.0f}",
@@ -100,5 +103,14 @@ def _row(result: Result, times: Times) -> list[str]:
         str(times.unfinished),
         f"{max(sample.depth for sample in result.samples):,}",
         f"{statistics.median(result.posts_s) * 1000:.0f}",
-        f"{result.load_before:.1f} / {max(sample.load for sample in result.samples):.1f}",
+        f"{result.load_before:.1f} / {statistics.mean(loads):.1f} / {max(loads):.1f}",
     ]
+
+
+def _quarters(samples: list[Sample], wall_s: float) -> list[float]:
+    """Photos done per second in each quarter of the wall time, from the samples: a steady
+    worker on a quiet machine gives four equal rates."""
+    ends = [wall_s * quarter / 4 for quarter in range(5)]
+    done = [max((s.done for s in samples if s.t <= end), default=0) for end in ends]
+    done[-1] = max(s.done for s in samples)  # the last sample may fall just after the wall time
+    return [(done[i + 1] - done[i]) / (wall_s / 4) for i in range(4)]
