@@ -64,6 +64,13 @@ def _remote(quick: bool) -> Section:
     return remote.run(quick=quick)
 
 
+def _endtoend(quick: bool) -> Section:
+    """The end-to-end suite (10,000 photos through the API and the worker; matplotlib)."""
+    from bench import endtoend
+
+    return endtoend.run(quick=quick)
+
+
 SUITES: dict[str, Callable[[bool], Section]] = {
     "thumbnail": _thumbnail,
     "memory": _memory,
@@ -71,6 +78,7 @@ SUITES: dict[str, Callable[[bool], Section]] = {
     "scale": _scale,
     "storage": _storage,
     "remote": _remote,
+    "endtoend": _endtoend,
 }
 
 
