@@ -25,6 +25,7 @@ from actors.metrics import WorkerMetrics
 from actors.retries import OUTAGE_OPTION
 from config import Config
 from models import fold_counts
+from pipeline.deletion import retry_removals
 from pipeline.errors import EXPIRED, Failure, classify
 from pipeline.processor import PhotoProcessor
 from pipeline.reconcile import ReconcilerThread, reconcile_once
@@ -72,6 +73,9 @@ class PhotoWorker(Middleware):
             # Keeps the count deltas few even when nobody reads /stats (schema/0007).
             fold_counts(self.processor.db)
             reconcile()
+            # Thumbnails of deleted photos that the API could not remove (it died, or the store
+            # failed): recorded in photo_removals, removed here.
+            retry_removals(self.processor.db, self.processor.store)
 
         self._reconciler = ReconcilerThread(housekeeping, interval_s=min(60.0, max(1.0, lease_s / 4)))
         self._reconciler.start()
