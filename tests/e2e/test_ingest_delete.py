@@ -1,0 +1,150 @@
+"""POST /photos and DELETE /photos/{uuid} through gunicorn, against a real worker.
+
+The worker and the API share a THUMBS_DIR of their own, so the census of its files is exact.
+"""
+
+from __future__ import annotations
+
+import collections
+import random
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from peewee import Database
+
+from harness.imageserver import ImageServer
+from harness.polling import wait_until
+from harness.service_processes import ServiceProcess, start_api
+from tests.e2e.conftest import wait_for_status
+from tests.e2e.reliability import fresh_worker, hold, lock_held, running, thumbnail_files
+from tests.support.data import kept_and_counted, photo_row
+from tests.support.images import photo_bytes
+
+RACE_PHOTOS = 80
+
+
+@pytest.fixture(scope="module")
+def own_thumbs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("ingest-thumbs")
+
+
+@pytest.fixture(scope="module")
+def env(service_env: dict[str, str], own_thumbs: Path) -> dict[str, str]:
+    return {**service_env, "THUMBS_DIR": str(own_thumbs)}
+
+
+@pytest.fixture(scope="module")
+def own_api(env: dict[str, str], log_dir: Path) -> Iterator[str]:
+    process, base_url = start_api(env, log_dir)
+    with running(process):
+        yield base_url
+
+
+@pytest.fixture(scope="module")
+def own_worker(env: dict[str, str], log_dir: Path) -> Iterator[ServiceProcess]:
+    with running(fresh_worker(env, log_dir, threads=2)) as process:
+        yield process
+
+
+def _images(image_server: ImageServer, n: int, *, delay_s: float = 0.0) -> list[str]:
+    return [
+        image_server.image(f"/ingest-{uuid.uuid4()}.jpg", photo_bytes(160, 120), delay_s=delay_s)
+        for _ in range(n)
+    ]
+
+
+def _add(api: str, urls: list[str], *, process: bool = True) -> list[str]:
+    result = requests.post(
+        f"{api}/photos",
+        params={"process": "true"} if process else {},
+        json=[{"url": url} for url in urls],
+        headers={"Idempotency-Key": str(uuid.uuid4())},
+        timeout=30,
+    )
+    assert result.status_code == 201, result.text
+    ids = [photo["uuid"] for photo in result.json()["photos"]]
+    assert result.json().get("queued") == (ids if process else None)
+    return ids
+
+
+def test_photos_added_with_process_true_are_completed_by_the_worker(
+    own_api: str, own_worker: ServiceProcess, database: Database, image_server: ImageServer, own_thumbs: Path
+) -> None:
+    ids = _add(own_api, _images(image_server, 5))
+    for photo_id in ids:
+        wait_for_status(database, photo_id, "completed")
+        (thumbnail,) = photo_row(database, photo_id)["thumbnails"]
+        assert (own_thumbs / thumbnail[2]).is_file()
+
+
+def test_a_photo_the_worker_is_processing_is_a_409_then_deleted_once_done(
+    own_api: str, own_worker: ServiceProcess, database: Database, image_server: ImageServer, own_thumbs: Path
+) -> None:
+    path = f"/ingest-held-{uuid.uuid4()}.jpg"
+    gate = hold(image_server, path)
+    (photo_id,) = _add(own_api, [image_server.image(path, photo_bytes(160, 120))])
+    wait_until(
+        lambda: image_server.hits(path) > 0 and lock_held(database, photo_id), message="download in flight"
+    )
+
+    busy = requests.delete(f"{own_api}/photos/{photo_id}", timeout=30)
+    assert busy.status_code == 409
+    assert busy.json()["title"] == "Photo being processed"
+    gate.set()
+    wait_for_status(database, photo_id, "completed")
+    assert len(thumbnail_files(own_thumbs, photo_id)) == 1
+
+    assert requests.delete(f"{own_api}/photos/{photo_id}", timeout=30).status_code == 204
+    assert thumbnail_files(own_thumbs, photo_id) == []
+    assert database.execute_sql("SELECT count(*) FROM photos WHERE uuid = %s", (photo_id,)).fetchone() == (0,)
+
+
+def test_deletes_racing_the_worker_never_leave_a_row_without_its_file_nor_a_file_without_a_row(
+    own_api: str, own_worker: ServiceProcess, database: Database, image_server: ImageServer, own_thumbs: Path
+) -> None:
+    ids = _add(own_api, _images(image_server, RACE_PHOTOS, delay_s=0.1))
+    doomed = sorted(random.Random(12).sample(ids, RACE_PHOTOS // 2), key=ids.index)  # queue order
+    answers: collections.Counter[int] = collections.Counter()
+
+    def delete(photo_id: str) -> int:
+        status = requests.delete(f"{own_api}/photos/{photo_id}", timeout=30).status_code
+        answers[status] += 1
+        assert status in (204, 409), status
+        return status
+
+    # Delete half of the photos while the worker goes through the batch, at every stage: the
+    # last ones of the queue before their claim; of the others, one as soon as a worker took it
+    # (409 while it holds it: tried again), the next once it is done.
+    late = set(doomed[len(doomed) // 2 :])
+    for photo_id in doomed:
+        if photo_id in late:
+            assert delete(photo_id) == 204
+    for index, photo_id in enumerate(doomed[: len(doomed) // 2]):
+        wanted = ("processing", "completed", "failed") if index % 2 == 0 else ("completed", "failed")
+        wait_for_status(database, photo_id, *wanted)
+        wait_until(lambda photo_id=photo_id: delete(photo_id) == 204, message=f"{photo_id} deleted")
+    print(f"DELETE answers while the worker ran: {dict(answers)}")
+    assert answers[204] == len(doomed)
+
+    kept = [photo_id for photo_id in ids if photo_id not in set(doomed)]
+    for photo_id in kept:
+        wait_for_status(database, photo_id, "completed", "failed")
+    for photo_id in doomed:
+        assert thumbnail_files(own_thumbs, photo_id) == [], photo_id
+    assert database.execute_sql(
+        "SELECT count(*) FROM photos WHERE uuid = ANY(%s::uuid[])", (doomed,)
+    ).fetchone() == (0,)
+    assert database.execute_sql("SELECT count(*) FROM photo_removals").fetchone() == (0,)
+    for photo_id in kept:
+        row = photo_row(database, photo_id)
+        assert row["status"] == "completed"
+        (thumbnail,) = row["thumbnails"]
+        assert [p.name for p in thumbnail_files(own_thumbs, photo_id)] == [Path(thumbnail[2]).name]
+    files = {str(path.relative_to(own_thumbs)) for path in own_thumbs.rglob("*") if path.is_file()}
+    rows = {str(url) for (url,) in database.execute_sql("SELECT url FROM photo_thumbnails").fetchall()}
+    assert files <= rows, "every file below THUMBS_DIR has its row"
+    kept_counts, counted = kept_and_counted(database)
+    assert kept_counts == counted
