@@ -159,18 +159,22 @@ def test_a_photo_whose_lock_another_session_holds_is_a_409_and_stays_whole(
     photo_id, relpath = _completed(_processor(config, database, store), database, image_server)
     client = _client(config, database, store)
     # The lock a worker takes while it processes the photo, held by another database session.
+    key = lock_key(uuid.UUID(photo_id))
     worker_session = psycopg2.connect(config.pg_connection_uri)
     worker_session.autocommit = True
     try:
         with worker_session.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_lock(%s)", (lock_key(uuid.UUID(photo_id)),))
-        busy = client.simulate_delete(f"/photos/{photo_id}")
-        assert busy.status_code == 409
-        assert busy.json["title"] == "Photo being processed"
-        assert _rows(database, photo_id) == (1, 1)
-        assert _stored(store, relpath)
+            cursor.execute("SELECT pg_advisory_lock(%s)", (key,))
+            busy = client.simulate_delete(f"/photos/{photo_id}")
+            assert busy.status_code == 409
+            assert busy.json["title"] == "Photo being processed"
+            assert _rows(database, photo_id) == (1, 1)
+            assert _stored(store, relpath)
+            # The worker is done. (Not by closing the session: its backend may outlive the close
+            # by a moment, and its locks with it.)
+            cursor.execute("SELECT pg_advisory_unlock(%s)", (key,))
     finally:
-        worker_session.close()  # the worker is done (or gone): its session lock goes with it
+        worker_session.close()
     assert client.simulate_delete(f"/photos/{photo_id}").status_code == 204
     assert not _stored(store, relpath)
 

@@ -15,6 +15,7 @@ from harness.imageserver import ImageServer
 from harness.polling import wait_until
 from harness.service_processes import ServiceProcess
 from tests.browser.conftest import ARTIFACTS
+from tests.e2e.reliability import lock_held
 from tests.support.images import photo_bytes
 
 pytestmark = pytest.mark.browser
@@ -97,6 +98,8 @@ def test_a_photo_is_deleted_after_a_confirm_with_its_thumbnail(
     page.goto(f"{api}/")
     card = page.locator(f'.card[data-uuid="{photo_id}"]')
     expect(card).to_have_attribute("data-status", "completed", timeout=DONE_TIMEOUT_MS)
+    # The worker lets go of the photo just after committing it.
+    wait_until(lambda: not lock_held(database, photo_id), message="the worker let go of the photo")
     files = list(thumbs_dir.glob(f"{photo_id[:2]}/{photo_id}.*"))
     assert len(files) == 1
 

@@ -97,6 +97,8 @@ def test_a_photo_the_worker_is_processing_is_a_409_then_deleted_once_done(
     wait_for_status(database, photo_id, "completed")
     assert len(thumbnail_files(own_thumbs, photo_id)) == 1
 
+    # The worker lets go of the photo just after committing it.
+    wait_until(lambda: not lock_held(database, photo_id), message="the worker let go of the photo")
     assert requests.delete(f"{own_api}/photos/{photo_id}", timeout=30).status_code == 204
     assert thumbnail_files(own_thumbs, photo_id) == []
     assert database.execute_sql("SELECT count(*) FROM photos WHERE uuid = %s", (photo_id,)).fetchone() == (0,)
