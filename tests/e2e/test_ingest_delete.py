@@ -150,3 +150,29 @@ def test_deletes_racing_the_worker_never_leave_a_row_without_its_file_nor_a_file
     assert files <= rows, "every file below THUMBS_DIR has its row"
     kept_counts, counted = kept_and_counted(database)
     assert kept_counts == counted
+
+
+def test_the_worker_finishes_a_removal_the_api_left_behind(
+    env: dict[str, str], log_dir: Path, database: Database, own_thumbs: Path
+) -> None:
+    # As if the API died between its commit and the file's removal: no row, a file, a record.
+    photo_id = str(uuid.uuid4())
+    left = own_thumbs / photo_id[:2] / f"{photo_id}.jpg"
+    left.parent.mkdir(exist_ok=True)
+    left.write_bytes(photo_bytes(32, 32))
+    database.execute_sql(
+        "INSERT INTO photo_removals (photo_uuid, created_at) VALUES (%s, now() - interval '1 hour')",
+        (photo_id,),
+    )
+    # LEASE_S=2: the housekeeping thread runs every second.
+    with running(fresh_worker({**env, "LEASE_S": "2"}, log_dir, name="housekeeping-worker")):
+        wait_until(lambda: not left.exists(), timeout=60, message="the left file removed")
+        wait_until(
+            lambda: (
+                database.execute_sql(
+                    "SELECT count(*) FROM photo_removals WHERE photo_uuid = %s", (photo_id,)
+                ).fetchone()
+                == (0,)
+            ),
+            message="its record cleared",
+        )
