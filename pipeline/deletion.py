@@ -8,8 +8,10 @@ removed, then the record. A row never names a missing file, and a file is never 
 row naming it: its photo's, or its pending removal's, which `retry_removals` (the worker's
 housekeeping) finishes if the API died or the store failed before the end.
 
-A message still queued for a deleted photo is harmless: its claim finds no photo and does
-nothing (`pipeline.claims.claimed`), and the message is acknowledged.
+A worker whose session died mid-photo (its lock with it) may write the file after a delete that
+found none: the next turn of its message (retry, redelivery or failure hook) finds no row and
+removes the photo's files (`Claim.gone`, `PhotoProcessor.fail`). A message still queued for a
+deleted photo does the same, and is acknowledged.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ folder or a real S3 server's bucket; the API answers in-process on the same stor
 from __future__ import annotations
 
 import functools
+import threading
 import uuid
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from peewee import Database
 
 from config import Config
 from harness.imageserver import ImageServer
+from harness.polling import wait_until
 from pipeline.deletion import retry_removals
 from pipeline.errors import StorageError
 from pipeline.fetch import Fetcher, FetchPolicy
@@ -212,5 +214,56 @@ def test_a_message_for_a_deleted_photo_is_simply_acknowledged(
 
     outcome: Any = processor.process(photo_id)
 
-    assert outcome.result == "skipped_done"
+    assert outcome.result == "skipped_gone"
     assert list(tmp_path.rglob("*.*")) == [], "no thumbnail was made for it"
+
+
+def _lock_holders(database: Database, photo_id: str) -> list[int]:
+    """The backends holding the photo's advisory lock."""
+    rows = database.execute_sql(
+        "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 1"
+        " AND ((classid::bigint << 32) | objid::bigint) = %s",
+        (lock_key(uuid.UUID(photo_id)),),
+    ).fetchall()
+    return [int(row[0]) for row in rows]
+
+
+@pytest.mark.parametrize("next_step", ["retried message", "failure hook"])
+def test_a_file_written_by_a_worker_that_lost_its_session_to_a_delete_is_removed_next(
+    config: Config, database: Database, image_server: ImageServer, tmp_path: Path, next_step: str
+) -> None:
+    store = FolderStore(tmp_path)
+    processor = _processor(config, database, store)
+    path = f"/delete-{uuid.uuid4()}.jpg"
+    photo_id = insert_photo(database, image_server.image(path, photo_bytes(64, 48)))
+    gate = image_server.hold(path)
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            processor.process(photo_id)
+        except BaseException as error:  # the test reads it
+            errors.append(error)
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    try:
+        # Mid-download, the worker's database session dies, and its lock with it.
+        wait_until(lambda: image_server.hits(path), message="the download began")
+        (pid,) = wait_until(lambda: _lock_holders(database, photo_id), message="the worker holds the photo")
+        database.execute_sql("SELECT pg_terminate_backend(%s)", (pid,))
+        wait_until(lambda: not _lock_holders(database, photo_id), message="the lock went with the session")
+        # So the delete goes through, with no file to remove yet, and clears its record.
+        assert _client(config, database, store).simulate_delete(f"/photos/{photo_id}").status_code == 204
+        assert _removals(database, photo_id) == 0
+    finally:
+        gate.set()
+        worker.join()
+    assert errors, "completing on the dead session raised, so the message is retried or failed"
+    assert list(tmp_path.rglob(f"{photo_id}.*")), "the worker wrote the file after the delete"
+
+    if next_step == "retried message":
+        assert processor.process(photo_id).result == "skipped_gone"
+    else:
+        assert processor.fail(photo_id, "gave up") is False
+    assert list(tmp_path.rglob("*.*")) == [], "no file is left without its row"
