@@ -14,12 +14,12 @@ import falcon
 
 MAX_BODY_BYTES = 1024 * 1024
 MAX_ITEMS = 1000
-# The canonical hyphenated form only (any letter case): uuid.UUID would also take braces,
-# "urn:uuid:" and 32 bare hex digits, which the API does not promise to understand.
 # The longest photo URL accepted (what browsers and most servers take).
 MAX_URL_LENGTH = 2048
 # A character no URL may hold as it is: whitespace and the control characters.
 _UNSAFE_IN_URL = re.compile(r"[\x00-\x20\x7f]")
+# The canonical hyphenated form only (any letter case): uuid.UUID would also take braces,
+# "urn:uuid:" and 32 bare hex digits, which the API does not promise to understand.
 UUID_PATTERN = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
