@@ -60,8 +60,12 @@ def parse_photo_ids(body: bytes) -> list[str]:
 
 def check_photo_url(url: str) -> str | None:
     """What is wrong with `url` as a photo's source, or None when it is fine: an absolute http or
-    https URL with a host, at most MAX_URL_LENGTH characters. (Whether the host may be fetched
+    https URL with a host, at most MAX_URL_LENGTH characters, that UTF-8 can encode. (Whether the host may be fetched
     from is the worker's business, checked on the address it connects to.)"""
+    try:
+        url.encode("utf-8")
+    except UnicodeEncodeError:
+        return "is not valid Unicode text (a lone UTF-16 surrogate)"
     if len(url) > MAX_URL_LENGTH:
         return f"is longer than {MAX_URL_LENGTH} characters ({len(url)})"
     if _UNSAFE_IN_URL.search(url):

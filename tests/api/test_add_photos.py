@@ -165,6 +165,12 @@ BAD_BODIES: dict[str, tuple[bytes, int, str]] = {
     "a space": (b'[{"url": "http://a.example/x y.jpg"}]', 400, "whitespace"),
     "a bad port": (b'[{"url": "http://a.example:99999/x.jpg"}]', 400, "Item 0"),
     "2049 characters": (json.dumps([{"url": LONG_URL}]).encode(), 400, "2048"),
+    # JSON may escape a lone UTF-16 surrogate, which no UTF-8 text (nor the database) can hold.
+    "a lone surrogate": (
+        b'[{"url": "http://a.example/x.jpg"}, {"url": "http://a.example/\\ud800.jpg"}]',
+        400,
+        "Item 1: the url is not valid Unicode text",
+    ),
 }
 
 
