@@ -1,8 +1,8 @@
 """Deleting a photo: its rows at once, its thumbnail file or object right after, safely.
 
 The order keeps the store and the database in step whatever dies in between: one statement
-takes the photo's advisory lock (the one a worker holds while it processes the photo, see
-`pipeline.locks`) without waiting, deletes the photo (its thumbnail row goes with it, ON DELETE
+locks the photo's row, takes its advisory lock (the one a worker holds while it processes the
+photo, see `pipeline.locks`) without waiting, deletes the photo (its thumbnail row goes with it, ON DELETE
 CASCADE) and records its UUID in `photo_removals`, all in one transaction. Only then is the file
 removed, then the record. A row never names a missing file, and a file is never left without a
 row naming it: its photo's, or its pending removal's, which `retry_removals` (the worker's
@@ -31,23 +31,28 @@ log = logging.getLogger(__name__)
 
 Deleted = Literal["deleted", "not_found", "busy"]
 
+# The photo's row lock first, waiting: a delete of the same photo under way holds it until it
+# commits, and then this finds no row (404, not 409). Then its advisory lock, not waiting, which
+# only a worker holds for long (its own statements take the row lock for a moment). The try
+# never waits, so the two orders cannot deadlock.
 _DELETE = """
-WITH lock AS MATERIALIZED (SELECT pg_try_advisory_xact_lock(%s) AS held),
-gone AS (DELETE FROM photos WHERE uuid = %s AND (SELECT held FROM lock) RETURNING uuid),
+WITH target AS MATERIALIZED (SELECT uuid FROM photos WHERE uuid = %s FOR UPDATE),
+lock AS MATERIALIZED (SELECT pg_try_advisory_xact_lock(%s) AS held FROM target),
+gone AS (DELETE FROM photos WHERE uuid = (SELECT uuid FROM target) AND (SELECT held FROM lock) RETURNING uuid),
 noted AS (INSERT INTO photo_removals (photo_uuid) SELECT uuid FROM gone ON CONFLICT DO NOTHING)
-SELECT (SELECT held FROM lock), EXISTS (SELECT 1 FROM gone), EXISTS (SELECT 1 FROM photos WHERE uuid = %s)
+SELECT (SELECT held FROM lock), EXISTS (SELECT 1 FROM gone)
 """
 
 
 def delete_photo(db: Database, store: ThumbnailStore, photo_id: UUID) -> Deleted:
     """Delete the photo and its thumbnail (see the module's docstring): "busy" when a worker
-    holds it now, "not_found" when there is no such photo. A store failing after the rows are
+    holds it now, "not_found" when there is no such photo (or another delete of it got there
+    first: the later one waits for it, then finds none). A store failing after the rows are
     gone is logged; the removal stays recorded for `retry_removals`."""
-    held, deleted, exists = db.execute_sql(
-        _DELETE, (lock_key(photo_id), str(photo_id), str(photo_id))
-    ).fetchone()
+    held, deleted = db.execute_sql(_DELETE, (str(photo_id), lock_key(photo_id))).fetchone()
     if not deleted:
-        return "busy" if held is False and exists else "not_found"
+        # held is None: there was no row to lock, or another delete removed it meanwhile.
+        return "busy" if held is False else "not_found"
     remove_thumbnails(db, store, [photo_id])
     return "deleted"
 

@@ -21,6 +21,7 @@ from peewee import Database
 from config import Config
 from harness.imageserver import ImageServer
 from harness.polling import wait_until
+from pipeline import deletion
 from pipeline.deletion import retry_removals
 from pipeline.errors import StorageError
 from pipeline.fetch import Fetcher, FetchPolicy
@@ -267,3 +268,43 @@ def test_a_file_written_by_a_worker_that_lost_its_session_to_a_delete_is_removed
     else:
         assert processor.fail(photo_id, "gave up") is False
     assert list(tmp_path.rglob("*.*")) == [], "no file is left without its row"
+
+
+def test_of_two_deletes_at_once_the_later_waits_for_the_first_and_is_a_404_not_a_409(
+    config: Config, database: Database, image_server: ImageServer, tmp_path: Path
+) -> None:
+    store = FolderStore(tmp_path)
+    photo_id, _ = _completed(_processor(config, database, store), database, image_server)
+    # The first delete, stopped in its transaction: the photo's row and advisory lock taken,
+    # the row deleted, not yet committed.
+    first = psycopg2.connect(config.pg_connection_uri)
+    answers: list[int] = []
+    try:
+        with first.cursor() as cursor:
+            cursor.execute(deletion._DELETE, (photo_id, lock_key(uuid.UUID(photo_id))))
+            assert cursor.fetchone() == (True, True)
+            later = threading.Thread(
+                target=lambda: answers.append(
+                    _client(config, database, store).simulate_delete(f"/photos/{photo_id}").status_code
+                )
+            )
+            later.start()
+            wait_until(
+                lambda: answers or _waiting_on_a_lock(database, first.info.backend_pid),
+                message="the later delete waits for the first, or has answered",
+            )
+            first.commit()
+            later.join()
+    finally:
+        first.close()
+    assert answers == [404]
+    assert _rows(database, photo_id) == (0, 0)
+
+
+def _waiting_on_a_lock(database: Database, blocker: int) -> bool:
+    """Whether some session waits for a lock that the session `blocker` holds."""
+    return bool(
+        database.execute_sql(
+            "SELECT count(*) FROM pg_stat_activity WHERE %s = ANY(pg_blocking_pids(pid))", (blocker,)
+        ).fetchone()[0]
+    )
