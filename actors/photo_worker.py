@@ -69,14 +69,14 @@ class PhotoWorker(Middleware):
             reconcile_once, self.processor.db, broker.get_actor(ACTOR_NAME).send, lease_s=lease_s
         )
 
-        def housekeeping() -> None:
+        housekeeping = {
             # Keeps the count deltas few even when nobody reads /stats (schema/0007).
-            fold_counts(self.processor.db)
-            reconcile()
+            "fold counts": lambda: fold_counts(self.processor.db),
+            "reconcile": reconcile,
             # Thumbnails of deleted photos that the API could not remove (it died, or the store
             # failed): recorded in photo_removals, removed here.
-            retry_removals(self.processor.db, self.processor.store)
-
+            "retry removals": lambda: retry_removals(self.processor.db, self.processor.store),
+        }
         self._reconciler = ReconcilerThread(housekeeping, interval_s=min(60.0, max(1.0, lease_s / 4)))
         self._reconciler.start()
 
