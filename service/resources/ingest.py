@@ -24,7 +24,7 @@ class AddPhotos:
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         validation.require_json(req)
-        urls = validation.parse_new_photos(validation.read_body(req))
+        urls = validation.parse_new_photos(validation.read_body(req, validation.MAX_NEW_PHOTOS_BODY_BYTES))
         process = bool(req.get_param_as_bool("process", default=False))
         key = idempotency.read_key(req)
         hashed = idempotency.request_hash(urls, process)

@@ -17,6 +17,7 @@ from config import Config
 from harness.queue import QueueProbe
 from service.app import create_app
 from service.publishing import one_at_a_time
+from service.validation import MAX_NEW_PHOTOS_BODY_BYTES
 from tests.support.data import kept_and_counted
 
 
@@ -193,10 +194,29 @@ def test_a_2048_character_url_is_accepted(client: falcon.testing.TestClient) -> 
     assert _post(client, [{"url": LONG_URL[:-1]}]).status_code == 201
 
 
+def test_1000_urls_of_2048_characters_fit_in_one_body_and_a_body_past_3_mib_is_a_413(
+    client: falcon.testing.TestClient, database: Database
+) -> None:
+    urls = [f"{LONG_URL[:-13]}{index:012d}" for index in range(1000)]
+    assert {len(url) for url in urls} == {2048}
+    body = json.dumps([{"url": url} for url in urls], indent=2).encode()
+    assert 2_000_000 < len(body) <= MAX_NEW_PHOTOS_BODY_BYTES
+
+    result = client.simulate_post(
+        "/photos", body=body, headers={"Content-Type": "application/json", **_key()}
+    )
+
+    assert result.status_code == 201, result.text
+    assert [photo["url"] for photo in result.json["photos"]] == urls
+    padded = body[:-1] + b" " * (MAX_NEW_PHOTOS_BODY_BYTES + 1 - len(body)) + b"]"
+    assert client.simulate_post("/photos", body=padded, headers=_key()).status_code == 413
+    assert _count(database) == 1000
+
+
 def test_the_content_type_is_checked_before_the_size_and_the_size_before_the_shape(
     client: falcon.testing.TestClient, database: Database
 ) -> None:
-    huge_and_bad = b"x" * (1024 * 1024 + 10)
+    huge_and_bad = b"x" * (MAX_NEW_PHOTOS_BODY_BYTES + 10)
     as_text = client.simulate_post("/photos", body=huge_and_bad, headers={"Content-Type": "text/plain"})
     as_json = client.simulate_post("/photos", body=huge_and_bad, headers={"Content-Type": "application/json"})
     good_as_form = client.simulate_post(

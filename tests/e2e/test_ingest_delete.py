@@ -6,6 +6,7 @@ The worker and the API share a THUMBS_DIR of their own, so the census of its fil
 from __future__ import annotations
 
 import collections
+import json
 import random
 import uuid
 from collections.abc import Iterator
@@ -68,6 +69,23 @@ def _add(api: str, urls: list[str], *, process: bool = True) -> list[str]:
     ids = [photo["uuid"] for photo in result.json()["photos"]]
     assert result.json().get("queued") == (ids if process else None)
     return ids
+
+
+def test_1000_urls_of_2048_characters_go_through_gunicorn_in_one_body(
+    own_api: str, database: Database
+) -> None:
+    base = f"http://images.example/{uuid.uuid4()}/"
+    urls = [base + f"{index:06d}".rjust(2048 - len(base), "a") for index in range(1000)]
+    body = json.dumps([{"url": url} for url in urls]).encode()
+    assert len(body) > 2_000_000, "near twice the 1 MiB the other routes accept"
+    result = requests.post(
+        f"{own_api}/photos",
+        data=body,
+        headers={"Content-Type": "application/json", "Idempotency-Key": str(uuid.uuid4())},
+        timeout=60,
+    )
+    assert result.status_code == 201, result.text
+    assert [photo["url"] for photo in result.json()["photos"]] == urls
 
 
 def test_photos_added_with_process_true_are_completed_by_the_worker(
