@@ -3,6 +3,7 @@
 'use strict';
 
 const MAX_URL_LENGTH = 2048; // as the API checks (service/validation.py check_photo_url)
+const MAX_POST_BYTES = 3 * 1024 * 1024; // POST /photos's body (MAX_NEW_PHOTOS_BODY_BYTES)
 
 // What is wrong with one line as a photo URL, or null. The API checks again and has the last
 // word (its 400 names the item, shown against its line); this only lists every bad line at once.
@@ -34,9 +35,32 @@ function showAddErrors(messages) {
 // A random Idempotency-Key (crypto.randomUUID needs a secure context; this does not).
 const newKey = () => Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, '0')).join('');
 
-// The keys of the last text sent, one per request of up to MAX_POST lines: sending the same
-// text again after a failure (a 503, a lost answer) reuses them, so nothing is created twice.
-let addKeys = { signature: null, keys: [] };
+// The Idempotency-Key of each part of the last text sent, by the part's own text: sending again
+// after a failure (a 503, a lost answer, a line fixed after a 400) reuses the key of every part
+// whose text did not change, so nothing is created twice. `done`: the part was answered 201, so
+// it is not sent again. Cleared once the whole text went through.
+let addKeys = new Map();
+
+// The URLs cut into the bodies of POST /photos: at most MAX_POST items and MAX_POST_BYTES
+// bytes of JSON each (a URL of non-ASCII characters weighs up to 3 bytes a character).
+function splitParts(urls) {
+  const encoder = new TextEncoder();
+  const parts = [];
+  let part = [];
+  let size = 2; // the array's brackets
+  for (const line of urls) {
+    const bytes = encoder.encode(JSON.stringify({ url: line.text })).length + 1; // and a comma
+    if (part.length && (part.length === MAX_POST || size + bytes > MAX_POST_BYTES)) {
+      parts.push(part);
+      part = [];
+      size = 2;
+    }
+    part.push(line);
+    size += bytes;
+  }
+  if (part.length) parts.push(part);
+  return parts;
+}
 
 // The photos queued join the batch the page follows, as with "Process selected".
 function trackQueued(photoIds) {
@@ -57,8 +81,11 @@ async function addPhotos(event) {
   if (bad.length) return showAddErrors(bad.map(([line, problem]) => `Line ${line.number}: ${problem}: ${line.text}`));
   showAddErrors([]);
   const process = $('add-process').checked;
-  const signature = `${process}\n${urls.map((line) => line.text).join('\n')}`;
-  if (addKeys.signature !== signature) addKeys = { signature, keys: [] };
+  // A part is known by its place, the process option and its lines (two equal parts are two).
+  const parts = splitParts(urls).map((lines, index) => {
+    return { lines, text: [index, process, ...lines.map((line) => line.text)].join('\n') };
+  });
+  addKeys = new Map(parts.map(({ text }) => [text, addKeys.get(text) || { key: newKey(), done: false }]));
   state.busy = true;
   renderSelection();
   clearBanner('action');
@@ -68,20 +95,20 @@ async function addPhotos(event) {
       state.batch = newBatch();
       state.batch.since = (await api('/stats')).body.now;
     }
-    for (let start = 0; start < urls.length; start += MAX_POST) {
-      const part = urls.slice(start, start + MAX_POST);
-      const index = start / MAX_POST;
-      addKeys.keys[index] = addKeys.keys[index] || newKey();
-      await addPart(part, process, addKeys.keys[index], tally).catch((error) => {
-        error.offset = start; // the 400's item index counts from the part's first line
+    for (const { lines, text } of parts) {
+      const sent = addKeys.get(text);
+      if (sent.done) continue; // created by an earlier send of this text
+      await addPart(lines, process, sent.key, tally).catch((error) => {
+        error.part = lines; // the 400's item index counts from the part's first line
         throw error;
       });
+      sent.done = true;
     }
     $('add-urls').value = '';
-    addKeys = { signature: null, keys: [] };
+    addKeys = new Map();
   } catch (error) {
     const item = error.status === 400 && /^Item (\d+):? /.exec(error.body.description || '');
-    const line = item && urls[(error.offset || 0) + Number(item[1])];
+    const line = item && error.part && error.part[Number(item[1])];
     if (line) showAddErrors([`Line ${line.number}: ${error.body.description.slice(item[0].length)}`]);
     else handleError(error, 'action');
   } finally {
@@ -93,7 +120,7 @@ async function addPhotos(event) {
   }
 }
 
-// One POST of up to MAX_POST URLs. A 503 with `photos` created them all the same.
+// One POST of a part's URLs. A 503 with `photos` created them all the same.
 async function addPart(part, process, key, tally) {
   let body;
   try {

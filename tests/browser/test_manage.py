@@ -61,6 +61,40 @@ def test_bad_lines_are_shown_by_line_number_and_nothing_is_added(
     expect(page.locator("#add-urls")).to_have_value("\n  \n")  # kept, to be corrected
 
 
+def test_a_line_fixed_after_a_400_sends_only_the_part_it_is_in_again(
+    api: str, database: Database, page: Page
+) -> None:
+    page.goto(f"{api}/")
+    before = _count(database)
+    good = [f"http://photos.example/{uuid.uuid4()}.jpg" for _ in range(1001)]
+    # 1000 lines make the first request; line 1001, which only the API refuses, is in the second.
+    _add(page, "\n".join([*good[:1000], "http:///x.jpg", good[1000]]))
+    expect(page.locator("#add-errors li")).to_have_text(
+        ['Line 1001: the url has no host: "http:///x.jpg".'], timeout=DONE_TIMEOUT_MS
+    )
+    assert _count(database) == before + 1000
+
+    _add(page, "\n".join([*good[:1000], "http://photos.example/fixed.jpg", good[1000]]))
+
+    expect(page.locator("#notice")).to_have_text("Added 2 photo(s).", timeout=DONE_TIMEOUT_MS)
+    expect(page.locator("#add-urls")).to_have_value("")
+    assert _count(database) == before + 1002, "the first 1000 were not created twice"
+
+
+def test_a_text_over_the_apis_3_mib_is_sent_in_parts_by_size(
+    api: str, database: Database, page: Page
+) -> None:
+    page.goto(f"{api}/")
+    before = _count(database)
+    # 600 URLs of 2000 three-byte characters: 3.6 MB as JSON, under 1000 lines all the same.
+    urls = [f"http://photos.example/{index:04d}" + "界" * 2000 for index in range(600)]
+
+    _add(page, "\n".join(urls))
+
+    expect(page.locator("#notice")).to_have_text("Added 600 photo(s).", timeout=DONE_TIMEOUT_MS)
+    assert _count(database) == before + 600
+
+
 def test_photos_added_with_process_now_are_created_queued_and_completed(
     api: str, worker: ServiceProcess, database: Database, image_server: ImageServer, page: Page
 ) -> None:
