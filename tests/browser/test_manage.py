@@ -27,6 +27,10 @@ def _count(database: Database) -> int:
     return int(database.execute_sql("SELECT count(*) FROM photos").fetchone()[0])
 
 
+def _status(database: Database, photo_id: str) -> str:
+    return str(database.execute_sql("SELECT status FROM photos WHERE uuid = %s", (photo_id,)).fetchone()[0])
+
+
 def _image(image_server: ImageServer) -> str:
     return image_server.image(f"/manage-{uuid.uuid4()}.jpg", photo_bytes(300, 200))
 
@@ -168,9 +172,15 @@ def test_deleting_a_photo_a_worker_is_processing_shows_why_not(
         url = image_server.image(path, photo_bytes(300, 200))
         added = requests.post(f"{api}/photos?process=true", json=[{"url": url}], timeout=30)
         photo_id = added.json()["photos"][0]["uuid"]
+        # The worker holds the photo, its claim committed, before the page loads: the first
+        # fetch shows it 'processing'. The timeout is for a loaded machine all the same.
+        wait_until(
+            lambda: lock_held(database, photo_id) and _status(database, photo_id) == "processing",
+            message="the worker holds the photo",
+        )
         page.goto(f"{api}/")
         card = page.locator(f'.card[data-uuid="{photo_id}"]')
-        expect(card).to_have_attribute("data-status", "processing")
+        expect(card).to_have_attribute("data-status", "processing", timeout=DONE_TIMEOUT_MS)
         page.once("dialog", lambda dialog: dialog.accept())
         card.locator("button.delete").click()
         expect(page.locator("#banner")).to_contain_text("Photo being processed")
