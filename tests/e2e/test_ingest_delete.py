@@ -46,7 +46,10 @@ def own_api(env: dict[str, str], log_dir: Path) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def own_worker(env: dict[str, str], log_dir: Path) -> Iterator[ServiceProcess]:
-    with running(fresh_worker(env, log_dir, threads=2)) as process:
+    # A download held at the image server's gate waits for the test, never for a timeout (the
+    # gate's own, 120 s, ends it first).
+    slow_ok = {"DOWNLOAD_TIMEOUT_S": "150", "DOWNLOAD_DEADLINE_S": "150"}
+    with running(fresh_worker({**env, **slow_ok}, log_dir, threads=2)) as process:
         yield process
 
 
@@ -125,9 +128,17 @@ def test_a_photo_the_worker_is_processing_is_a_409_then_deleted_once_done(
 def test_deletes_racing_the_worker_never_leave_a_row_without_its_file_nor_a_file_without_a_row(
     own_api: str, own_worker: ServiceProcess, database: Database, image_server: ImageServer, own_thumbs: Path
 ) -> None:
-    ids = _add(own_api, _images(image_server, RACE_PHOTOS, delay_s=0.1))
+    paths = [f"/ingest-race-{uuid.uuid4()}.jpg" for _ in range(RACE_PHOTOS)]
+    gates = [hold(image_server, path) for path in paths]
+    ids = _add(own_api, [image_server.image(path, photo_bytes(160, 120), delay_s=0.1) for path in paths])
     doomed = sorted(random.Random(12).sample(ids, RACE_PHOTOS // 2), key=ids.index)  # queue order
     answers: collections.Counter[int] = collections.Counter()
+    # Every download is held: the worker's 2 threads each claim a photo and wait at its gate,
+    # and can claim no other until the gates open.
+    wait_until(lambda: len(_processing(database, ids)) == 2, message="both worker threads hold a photo")
+    blockers = _processing(database, ids)
+    assert len(blockers) == 2, "no third photo claimed"
+    assert all(lock_held(database, photo_id) for photo_id in blockers)
 
     def delete(photo_id: str) -> int:
         status = requests.delete(f"{own_api}/photos/{photo_id}", timeout=30).status_code
@@ -135,19 +146,26 @@ def test_deletes_racing_the_worker_never_leave_a_row_without_its_file_nor_a_file
         assert status in (204, 409), status
         return status
 
-    # Delete half of the photos while the worker goes through the batch, at every stage: the
-    # last ones of the queue before their claim; of the others, one as soon as a worker took it
-    # (409 while it holds it: tried again), the next once it is done.
-    late = set(doomed[len(doomed) // 2 :])
-    for photo_id in doomed:
-        if photo_id in late:
-            assert delete(photo_id) == 204
-    for index, photo_id in enumerate(doomed[: len(doomed) // 2]):
+    # Delete half of the photos while the worker goes through the batch, at every stage. One a
+    # thread holds: 409, the photo whole. The last ones of the queue before their claim: 204.
+    assert delete(blockers[0]) == 409
+    assert database.execute_sql("SELECT count(*) FROM photos WHERE uuid = %s", (blockers[0],)).fetchone() == (
+        1,
+    )
+    late = [photo_id for photo_id in doomed[len(doomed) // 2 :] if photo_id not in blockers]
+    for photo_id in late:
+        assert delete(photo_id) == 204
+    # Then, the worker let go: of the others, one as soon as a worker took it (409 while it
+    # holds it: tried again), the next once it is done.
+    for gate in gates:
+        gate.set()
+    for index, photo_id in enumerate(photo_id for photo_id in doomed if photo_id not in late):
         wanted = ("processing", "completed", "failed") if index % 2 == 0 else ("completed", "failed")
         wait_for_status(database, photo_id, *wanted)
         wait_until(lambda photo_id=photo_id: delete(photo_id) == 204, message=f"{photo_id} deleted")
     print(f"DELETE answers while the worker ran: {dict(answers)}")
     assert answers[204] == len(doomed)
+    assert answers[409] >= 1
 
     kept = [photo_id for photo_id in ids if photo_id not in set(doomed)]
     for photo_id in kept:
@@ -168,6 +186,14 @@ def test_deletes_racing_the_worker_never_leave_a_row_without_its_file_nor_a_file
     assert files <= rows, "every file below THUMBS_DIR has its row"
     kept_counts, counted = kept_and_counted(database)
     assert kept_counts == counted
+
+
+def _processing(database: Database, ids: list[str]) -> list[str]:
+    """Those of the photos that are 'processing' (claimed)."""
+    rows = database.execute_sql(
+        "SELECT uuid FROM photos WHERE uuid = ANY(%s::uuid[]) AND status = 'processing'", (ids,)
+    ).fetchall()
+    return [str(row[0]) for row in rows]
 
 
 def test_the_worker_finishes_a_removal_the_api_left_behind(
