@@ -4,12 +4,13 @@
 -- same transaction as the photos it created, so that two requests with one key cannot both
 -- create photos (the primary key decides; the second waits for the first to commit, then finds
 -- its row). `request_hash` tells a retry (same body) from a mistake (another body: 422);
--- `response` holds the photos the first request created, answered again to every retry. Kept
+-- `response` holds the photos the first request created, answered again to every retry: json,
+-- not jsonb, which would reorder each photo's keys and so change the retry's bytes. Kept
 -- at least 24 hours: the API deletes older rows, a bounded batch at a time, as it adds new ones.
 CREATE TABLE IF NOT EXISTS idempotency_keys (
     key text PRIMARY KEY,
     request_hash text NOT NULL,
-    response jsonb NOT NULL,
+    response json NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX IF NOT EXISTS idempotency_keys_created_at_idx ON idempotency_keys (created_at);

@@ -80,7 +80,7 @@ def take(db: Database, key: str, hashed: str) -> Recorded | None:
 def record(db: Database, key: str, response: Any) -> None:
     """Keep the answer of the request that took `key` (in the same transaction as its work)."""
     db.execute_sql(
-        "UPDATE idempotency_keys SET response = %s::jsonb WHERE key = %s", (json.dumps(response), key)
+        "UPDATE idempotency_keys SET response = %s::json WHERE key = %s", (json.dumps(response), key)
     )
 
 

@@ -72,7 +72,7 @@ def test_1000_photos_sent_twice_with_one_key_are_created_once_and_answered_the_s
     again = _post(client, body, headers=key)
     assert (first.status_code, again.status_code) == (201, 201)
     assert len(first.json["photos"]) == 1000
-    assert again.json == first.json
+    assert again.content == first.content, "the same bytes, each photo's fields in their order"
     assert _count(database) == 1000
     # Without the key, the same body is a new request.
     assert _post(client, body).status_code == 201
@@ -110,7 +110,7 @@ def test_concurrent_requests_with_one_key_create_the_photos_once(
     for thread in threads:
         thread.join()
     assert [r.status_code for r in results] == [201] * 6
-    assert all(r.json == results[0].json for r in results)
+    assert all(r.content == results[0].content for r in results)
     assert _count(database) == 500
 
 
@@ -240,7 +240,7 @@ def test_process_true_queues_every_photo_created(
     assert sorted(queue.photo_ids()) == sorted(ids)
     # A retry answers the same, and sends nothing again: every message was confirmed.
     again = client.simulate_post("/photos?process=true", json=_urls(3), headers=key)
-    assert again.json == result.json
+    assert again.content == result.content
     assert queue.photo_ids() == []  # (the probe takes the messages it reads)
     assert client.simulate_post("/photos?process=maybe", json=_urls(1)).status_code == 400
 
