@@ -19,6 +19,7 @@ from service.app import create_app
 from service.publishing import one_at_a_time
 from service.validation import MAX_NEW_PHOTOS_BODY_BYTES
 from tests.support.data import kept_and_counted
+from tests.support.openapi import assert_documented
 
 
 def _post(client: falcon.testing.TestClient, body: object, **kwargs: Any) -> falcon.testing.Result:
@@ -274,6 +275,7 @@ def test_a_broker_failing_part_way_answers_503_and_a_retry_with_the_key_queues_t
     assert _count(database) == 4
     assert result.json["queued"] == ids[:2]
     assert result.json["not_queued"] == ids[2:]
+    assert_documented("/photos", "post", 503, result.json)
     assert sorted(queue.photo_ids()) == sorted(ids[:2])
 
     working = client_sending(actors_package.process_photo.send)
