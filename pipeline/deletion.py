@@ -10,8 +10,9 @@ housekeeping) finishes if the API died or the store failed before the end.
 
 A worker whose session died mid-photo (its lock with it) may write the file after a delete that
 found none: the next turn of its message (retry, redelivery or failure hook) finds no row and
-removes the photo's files (`Claim.gone`, `PhotoProcessor.fail`). A message still queued for a
-deleted photo does the same, and is acknowledged.
+removes the photo's files (`Claim.gone`, `PhotoProcessor.fail`); only a message with no next
+turn (dropped by the broker, or its failure hook finding the database down too) leaves that
+file. A message still queued for a deleted photo does the same, and is acknowledged.
 """
 
 from __future__ import annotations
