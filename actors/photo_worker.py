@@ -13,6 +13,7 @@ import functools
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import dramatiq
@@ -69,7 +70,7 @@ class PhotoWorker(Middleware):
             reconcile_once, self.processor.db, broker.get_actor(ACTOR_NAME).send, lease_s=lease_s
         )
 
-        housekeeping = {
+        housekeeping: dict[str, Callable[[], object]] = {
             # Keeps the count deltas few even when nobody reads /stats (schema/0007).
             "fold counts": lambda: fold_counts(self.processor.db),
             "reconcile": reconcile,
