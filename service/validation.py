@@ -1,4 +1,4 @@
-"""Validation of the request body of POST /photos/process, at the boundary.
+"""Validation at the boundary: the request body of POST /photos/process, and photo URLs.
 
 Checks run in the order the API promises when several apply: 415 (content type), then 413
 (size), then 400 (shape). Nothing is queued unless the whole body is valid.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from urllib.parse import urlsplit
 
 import falcon
 
@@ -16,6 +17,27 @@ MAX_ITEMS = 1000
 # The canonical hyphenated form only (any letter case): uuid.UUID would also take braces,
 # "urn:uuid:" and 32 bare hex digits, which the API does not promise to understand.
 UUID_PATTERN = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+MAX_URL_LENGTH = 2048
+
+
+def check_photo_url(url: str) -> str | None:
+    """What is wrong with `url` as a photo's source, or None: an absolute http or https URL with a
+    host, at most MAX_URL_LENGTH characters, with no whitespace or control character (a URL the
+    worker would refuse is refused here, before it becomes a row that can only fail)."""
+    if len(url) > MAX_URL_LENGTH:
+        return f"longer than {MAX_URL_LENGTH} characters"
+    if " " in url or not url.isprintable():  # isprintable: False for tabs, newlines, controls
+        return "contains whitespace or a control character"
+    try:
+        parts = urlsplit(url)
+        host, _ = parts.hostname, parts.port  # .port raises on a port that is not a number
+    except ValueError:
+        return "not a valid URL"
+    if parts.scheme.lower() not in ("http", "https"):
+        return "not an absolute http or https URL"
+    if not host:
+        return "has no host"
+    return None
 
 
 def require_json(req: falcon.Request) -> None:

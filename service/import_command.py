@@ -1,0 +1,116 @@
+"""The `import` command's edges: the file, the progress bar, the summary and the exit code.
+
+Exit codes: 0 when the file had a good line (imported, or already present); 1 when it had none
+(empty, every line bad, a CSV header without `url`), another `--skip-existing` import holds the
+database, or the database failed; 3 when the file cannot be read (missing, a folder, no
+permission, a read error part-way); 4 when the broker failed under `--process` (the photos
+imported stay pending: `process-pending` queues them). 2 is the command line's: a bad option or
+setting.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+from contextlib import ExitStack
+from typing import BinaryIO
+
+import peewee
+import psycopg2
+
+from config import Config
+from models import init_db
+from service.bulk import ProgressBar
+from service.import_formats import NoUrlColumn, records
+from service.importing import AnotherImportRunning, BadLineReport, ImportResult, Queue, import_urls
+from service.publishing import PublishInterrupted
+
+NOTHING_GOOD = 1
+UNREADABLE = 3
+BROKER_FAILED = 4
+
+
+def run(config: Config, path: str, *, fmt: str, skip_existing: bool, process: bool, batch_size: int) -> int:
+    """Import the photos of `path` (`-`: standard input); say what was done; return the exit code."""
+    name = "standard input" if path == "-" else path
+    result = ImportResult()
+    bad = BadLineReport()
+    with ExitStack() as stack:
+        try:
+            stream = sys.stdin.buffer if path == "-" else stack.enter_context(open(path, "rb"))
+            total = _line_count(path, stream)
+            bar = ProgressBar("lines read") if total is not None else None
+            fmt, rows = records(stream, fmt)
+            print(f"reading {name} as {fmt}", file=sys.stderr)
+            import_urls(
+                init_db(config),
+                rows,
+                skip_existing=skip_existing,
+                queue=_queue(config) if process else None,
+                batch_size=batch_size,
+                bad_line=bad,
+                progress=None if bar is None else lambda done: bar(done.lines, max(total or 0, done.lines)),
+                result=result,
+            )
+            if bar is not None and total and result.lines < total:  # blank or comment lines at the end
+                bar(total, total)
+        except OSError as error:
+            bad.close()
+            done = f"; {_summary(result, process)} before it" if result.lines else ""
+            print(f"cannot read {name}: {error.strerror or error}{done}", file=sys.stderr)
+            return UNREADABLE
+        except NoUrlColumn as error:
+            print(f"{name}, {error}. Nothing was imported.", file=sys.stderr)
+            return NOTHING_GOOD
+        except AnotherImportRunning as error:
+            print(f"{error}: run this one once it is done. Nothing was imported.", file=sys.stderr)
+            return NOTHING_GOOD
+        except PublishInterrupted as error:
+            bad.close()
+            print(
+                f"the broker failed: {error}. {_summary(result, process)}; the photos not queued are "
+                "pending: `python -m service process-pending` queues them.",
+                file=sys.stderr,
+            )
+            return BROKER_FAILED
+        except (psycopg2.Error, peewee.DatabaseError, peewee.InterfaceError) as error:
+            bad.close()
+            print(f"the database failed: {error}".strip() + f"; {_summary(result, process)}", file=sys.stderr)
+            return NOTHING_GOOD
+    bad.close()
+    print(_summary(result, process))
+    return 0 if result.imported or result.present else NOTHING_GOOD
+
+
+def _summary(result: ImportResult, process: bool) -> str:
+    """The line that ends a run: what was imported, skipped, found there already (and queued)."""
+    queued = f", queued {result.queued}" if process else ""
+    return (
+        f"imported {result.imported}, skipped {result.bad} bad line(s), "
+        f"{result.present} already present{queued}"
+    )
+
+
+def _line_count(path: str, stream: BinaryIO) -> int | None:
+    """How many lines a regular file has (a quick pass over its bytes), for the progress bar;
+    None for standard input, a pipe or anything else that can be read only once."""
+    if path == "-" or not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
+        return None
+    count = 0
+    last = b"\n"
+    while chunk := stream.read(1 << 20):
+        count += chunk.count(b"\n")
+        last = chunk[-1:]
+    stream.seek(0)
+    return count + (last != b"\n")
+
+
+def _queue(config: Config) -> Queue:
+    """Confirmed publishing of the imported photos, as `process-pending` does it."""
+    from actors import process_photo  # builds the broker from the environment
+    from service.confirmed_publish import ConfirmedPublisher
+    from service.publishing import send_all
+
+    publisher = ConfirmedPublisher(process_photo, config.amqp_url)
+    return lambda photo_ids: send_all(publisher, photo_ids)

@@ -1,0 +1,161 @@
+"""The files `python -m service import` reads: one URL per line, CSV with a `url` column, or NDJSON.
+
+Each format turns a stream of bytes into records `(line number, url, problem)`: the URL when the
+line is good, the problem otherwise, so that a bad line is reported by its number and skipped,
+never the end of the import. Lines are numbered as an editor numbers them (from 1, blank and
+comment lines included). Bytes that are not UTF-8 make their line bad, not the run.
+
+The format is detected from the first line of data (blank lines and lines starting with `#`
+before it are skipped): a JSON object is NDJSON, a CSV header with a `url` field is CSV, anything
+else one URL per line.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable, Iterator
+from itertools import chain
+from typing import BinaryIO
+
+from service.validation import check_photo_url
+
+FORMATS = ("auto", "lines", "csv", "ndjson")
+NOT_UTF8 = "not UTF-8"
+# (line number, the URL or None, what is wrong with the line or None)
+Record = tuple[int, str | None, str | None]
+
+
+class NoUrlColumn(ValueError):
+    """Raised when a CSV file's header has no `url` field."""
+
+
+def records(stream: BinaryIO, fmt: str = "auto") -> tuple[str, Iterator[Record]]:
+    """The format of `stream` (detected when `fmt` is "auto") and its records, read lazily.
+    NoUrlColumn when a CSV header lacks `url`; OSError from reading goes to the caller."""
+    numbered = enumerate(stream, 1)
+    skipped = 0
+    first: tuple[int, bytes] | None = None
+    for number, raw in numbered:
+        if number == 1 and raw.startswith(b"\xef\xbb\xbf"):  # a byte order mark (Excel's CSV)
+            raw = raw[3:]
+        text = raw.strip()
+        if text and not text.startswith(b"#"):
+            first = (number, raw)
+            break
+        skipped = number
+    if first is None:
+        return ("lines" if fmt == "auto" else fmt), iter(())
+    if fmt == "auto":
+        fmt = _detect(first[1])
+    lines = chain([first], numbered)
+    if fmt == "csv":
+        return fmt, _csv(lines, skipped)
+    return fmt, (_ndjson(lines) if fmt == "ndjson" else _plain(lines))
+
+
+def _detect(line: bytes) -> str:
+    """The format whose first line of data `line` is."""
+    text = line.decode("utf-8", "replace").strip()
+    if text.startswith("{"):
+        return "ndjson"
+    return "csv" if "url" in _header(text) else "lines"
+
+
+def _header(text: str) -> list[str]:
+    """The fields of a CSV header line, as names compared (stripped, lower case)."""
+    try:
+        return [field.strip().lower() for field in next(csv.reader([text]), [])]
+    except csv.Error:
+        return []
+
+
+def _plain(lines: Iterable[tuple[int, bytes]]) -> Iterator[Record]:
+    """One URL per line; blank lines and lines starting with `#` are skipped."""
+    for number, raw in lines:
+        text = raw.strip()
+        if not text or text.startswith(b"#"):
+            continue
+        try:
+            url = text.decode()
+        except UnicodeDecodeError:
+            yield number, None, NOT_UTF8
+            continue
+        yield _checked(number, url)
+
+
+def _checked(number: int, url: str) -> Record:
+    """The record of a line whose URL is `url`: bad, with what is wrong and the URL's start, when
+    check_photo_url refuses it."""
+    problem = check_photo_url(url)
+    if problem is None:
+        return number, url, None
+    return number, None, f"{problem}: {url[:80]!r}" if len(url) <= 80 else f"{problem}: {url[:77]!r}..."
+
+
+def _ndjson(lines: Iterable[tuple[int, bytes]]) -> Iterator[Record]:
+    """A JSON object per line, its URL under "url" (other keys ignored); blank lines are skipped."""
+    for number, raw in lines:
+        if not raw.strip():
+            continue
+        try:
+            item = json.loads(raw.decode())
+        except UnicodeDecodeError:
+            yield number, None, NOT_UTF8
+            continue
+        except (ValueError, RecursionError):
+            yield number, None, "not valid JSON"
+            continue
+        url = item.get("url") if isinstance(item, dict) else None
+        if not isinstance(url, str):
+            yield number, None, 'not a JSON object with a "url" string'
+            continue
+        yield _checked(number, url.strip())
+
+
+class _Lines:
+    """Decoded lines for the csv module, remembering the last that was not UTF-8 (a record may
+    span lines: it is bad when one of its lines is)."""
+
+    def __init__(self, lines: Iterable[tuple[int, bytes]]) -> None:
+        self._lines = iter(lines)
+        self.last_bad = 0
+
+    def __iter__(self) -> Iterator[str]:
+        for number, raw in self._lines:
+            try:
+                yield raw.decode()
+            except UnicodeDecodeError:
+                self.last_bad = number
+                yield raw.decode("utf-8", "replace")
+
+
+def _csv(lines: Iterable[tuple[int, bytes]], skipped: int) -> Iterator[Record]:
+    """CSV with a header naming a `url` column (other columns ignored); blank lines are skipped."""
+    source = _Lines(lines)
+    reader = csv.reader(source)
+    header = next(reader)
+    names = [field.strip().lower() for field in header]
+    if "url" not in names:
+        raise NoUrlColumn(f"line {skipped + 1}: the CSV header has no url column: {','.join(header)[:100]}")
+    column = names.index("url")
+    end = skipped + reader.line_num
+    while True:
+        start = end + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:
+            end = skipped + reader.line_num
+            yield start, None, f"not valid CSV ({error})"
+            continue
+        end = skipped + reader.line_num
+        if source.last_bad >= start:
+            yield start, None, NOT_UTF8
+        elif not row or (len(row) == 1 and not row[0].strip()):
+            continue
+        elif len(row) <= column:
+            yield start, None, "no url field"
+        else:
+            yield _checked(start, row[column].strip())
