@@ -1,0 +1,222 @@
+"""`python -m service import FILE`: photos added by URL from a file of each format, bad lines
+reported by number and skipped, re-runs with --skip-existing adding nothing, --process queueing.
+
+The command runs as an operator runs it, a process of its own, on this run's database; no worker
+runs in this module, so the queue shows exactly what the command published. Each test uses URLs
+of its own (a fresh host name), so the photos other tests leave do not count.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+from peewee import Database
+
+from harness.queue import QueueProbe
+from tests.support.commands import service_command
+from tests.support.data import insert_photo
+
+
+def _import(env: dict[str, str], *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """The command, as an operator runs it."""
+    return service_command(env, "import", *args, stdin=stdin, timeout=120)
+
+
+def _host() -> str:
+    """A host name no other test's URLs use."""
+    return f"h{uuid.uuid4().hex[:12]}.example"
+
+
+def _photos(database: Database, host: str) -> dict[str, list[str]]:
+    """This test's photos: their statuses by URL."""
+    rows = database.execute_sql(
+        "SELECT url, status::text FROM photos WHERE url LIKE %s ORDER BY url", (f"%//{host}/%",)
+    ).fetchall()
+    found: dict[str, list[str]] = {}
+    for url, status in rows:
+        found.setdefault(url, []).append(status)
+    return found
+
+
+def _bad_lines(stderr: str) -> list[int]:
+    """The line numbers the command reported bad."""
+    return [int(number) for number in re.findall(r"^line (\d+): ", stderr, re.MULTILINE)]
+
+
+def _summary(result: subprocess.CompletedProcess[str]) -> str:
+    return result.stdout.splitlines()[-1]
+
+
+def _sample(fmt: str, host: str) -> tuple[bytes, list[str], list[int]]:
+    """A file of `fmt` with good and bad lines: its bytes, its good URLs, its bad lines' numbers."""
+    good = [f"https://{host}/{n}.jpg" for n in range(3)]
+    if fmt == "lines":
+        text = (
+            f"# photos to add\n{good[0]}\n\nftp://{host}/not-http.jpg\n  {good[1]}  \n"
+            f"http://{host}/\xff.jpg\n/relative/path.jpg\n{good[2]}\nhttp:///no-host.jpg\n"
+        )
+        return text.encode("latin-1"), good, [4, 6, 7, 9]
+    if fmt == "csv":
+        text = (
+            f'id,title,URL\n1,a,{good[0]}\n2,"a title,\nover two lines",{good[1]}\n3,b,not a url\n'
+            f"4,c\n5,\xff,https://{host}/bad-bytes.jpg\n\n6,d,https://{host}:99999/port.jpg\n7,e,{good[2]}\n"
+        )
+        return text.encode("latin-1"), good, [5, 6, 7, 9]
+    text = (
+        f'{{"url": "{good[0]}", "title": "a"}}\n{{"url": 5}}\n["{good[1]}"]\n{{"url": "{good[1]}"}}\n'
+        f'{{"url": "https://{host}/\xff.jpg"}}\n{{"url": "https://{host}/cut.jpg"\n\n{{"url": "{good[2]}"}}\n'
+        f'{{"url": "https://{host}/{"x" * 2048}.jpg"}}\n'
+    )
+    return text.encode("latin-1"), good, [2, 3, 5, 6, 9]
+
+
+@pytest.mark.parametrize("fmt", ["lines", "csv", "ndjson"])
+def test_good_lines_are_imported_and_bad_ones_reported_by_number(
+    service_env: dict[str, str], database: Database, tmp_path: Path, fmt: str
+) -> None:
+    host = _host()
+    data, good, bad = _sample(fmt, host)
+    path = tmp_path / f"photos.{fmt}"
+    path.write_bytes(data)
+
+    result = _import(service_env, str(path))
+
+    assert result.returncode == 0, result.stderr
+    assert _summary(result) == f"imported {len(good)}, skipped {len(bad)} bad line(s), 0 already present"
+    assert _bad_lines(result.stderr) == bad
+    assert f"reading {path} as {fmt}" in result.stderr
+    assert _photos(database, host) == {url: ["pending"] for url in good}
+    assert "Traceback" not in result.stderr
+
+
+def test_standard_input_is_read_with_a_dash_and_the_format_told(
+    service_env: dict[str, str], database: Database
+) -> None:
+    host = _host()
+    urls = [f"http://{host}/{n}.png" for n in range(4)]
+    # Told it is lines, the first line is a URL even though it looks like a CSV header with url.
+    text = "url,x\n" + "\n".join(urls) + "\n"
+
+    result = _import(service_env, "-", "--format", "lines", stdin=text)
+
+    assert result.returncode == 0, result.stderr
+    assert _summary(result) == "imported 4, skipped 1 bad line(s), 0 already present"
+    assert _bad_lines(result.stderr) == [1]
+    assert "reading standard input as lines" in result.stderr
+    assert _photos(database, host) == {url: ["pending"] for url in urls}
+
+
+def test_skip_existing_adds_each_url_once_and_a_rerun_adds_nothing(
+    service_env: dict[str, str], database: Database, tmp_path: Path
+) -> None:
+    host = _host()
+    urls = [f"https://{host}/{n}.jpg" for n in range(10)]
+    insert_photo(database, urls[0], status="completed")  # there already, in any status
+    insert_photo(database, urls[1], status="failed")
+    # Repeats in one batch and across batches (of 3 URLs each: [2, 2, 0], [1, 2, 3], ...).
+    lines = [urls[2], urls[2], *urls, urls[5], "bad", urls[9]]
+    path = tmp_path / "photos.txt"
+    path.write_text("\n".join(lines) + "\n")
+
+    first = _import(service_env, str(path), "--skip-existing", "--batch-size", "3")
+
+    assert first.returncode == 0, first.stderr
+    assert _summary(first) == "imported 8, skipped 1 bad line(s), 6 already present"
+    photos = _photos(database, host)
+    assert photos == {
+        urls[0]: ["completed"],
+        urls[1]: ["failed"],
+        **{url: ["pending"] for url in urls[2:]},
+    }
+
+    second = _import(service_env, str(path), "--skip-existing")
+
+    assert second.returncode == 0, second.stderr
+    assert _summary(second) == "imported 0, skipped 1 bad line(s), 14 already present"
+    assert _photos(database, host) == photos
+
+
+def test_without_skip_existing_every_line_is_a_photo(
+    service_env: dict[str, str], database: Database, tmp_path: Path
+) -> None:
+    host = _host()
+    url = f"https://{host}/again.jpg"
+    path = tmp_path / "photos.txt"
+    path.write_text(f"{url}\n{url}\n")
+
+    result = _import(service_env, str(path))
+
+    assert _summary(result) == "imported 2, skipped 0 bad line(s), 0 already present"
+    assert _photos(database, host) == {url: ["pending", "pending"]}
+
+
+def test_process_queues_exactly_the_imported_photos(
+    service_env: dict[str, str], database: Database, queue: QueueProbe, tmp_path: Path
+) -> None:
+    host = _host()
+    insert_photo(database, f"https://{host}/0.jpg")  # present: neither imported nor queued
+    urls = [f"https://{host}/{n}.jpg" for n in range(23)]
+    path = tmp_path / "photos.ndjson"
+    path.write_text("".join(f'{{"url": "{url}"}}\n' for url in urls))
+
+    result = _import(service_env, str(path), "--process", "--skip-existing", "--batch-size", "10")
+
+    assert result.returncode == 0, result.stderr
+    assert _summary(result) == "imported 22, skipped 0 bad line(s), 1 already present, queued 22"
+    imported = {
+        str(row[0])
+        for row in database.execute_sql(
+            "SELECT uuid FROM photos WHERE url = ANY(%s) AND url <> %s", (urls, urls[0])
+        )
+    }
+    sent = queue.photo_ids()
+    assert len(sent) == 22
+    assert set(sent) == imported
+    queued_at = database.execute_sql(
+        "SELECT count(*) FROM photos WHERE uuid = ANY(%s::uuid[]) AND queued_at IS NOT NULL", (sent,)
+    ).fetchone()[0]
+    assert queued_at == 22
+
+
+def test_past_a_hundred_bad_lines_the_rest_are_counted_and_nothing_good_exits_1(
+    service_env: dict[str, str], tmp_path: Path
+) -> None:
+    path = tmp_path / "bad.txt"
+    path.write_text("".join(f"not a url {n}\n" for n in range(150)))
+
+    result = _import(service_env, str(path))
+
+    assert result.returncode == 1
+    assert _summary(result) == "imported 0, skipped 150 bad line(s), 0 already present"
+    assert _bad_lines(result.stderr) == list(range(1, 101))
+    assert "... and 50 more bad line(s)" in result.stderr
+
+
+def test_a_csv_header_without_url_is_refused_plainly(service_env: dict[str, str], tmp_path: Path) -> None:
+    path = tmp_path / "photos.csv"
+    path.write_text("id,link\n1,https://example.com/a.jpg\n")
+
+    result = _import(service_env, str(path), "--format", "csv")
+
+    assert result.returncode == 1
+    assert "line 1: the CSV header has no url column" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "said"), [("missing.txt", "No such file or directory"), (".", "Is a directory")]
+)
+def test_a_file_that_cannot_be_read_exits_3_with_the_reason(
+    service_env: dict[str, str], tmp_path: Path, name: str, said: str
+) -> None:
+    path = tmp_path / name
+
+    result = _import(service_env, str(path))
+
+    assert result.returncode == 3
+    assert result.stderr.strip().splitlines()[-1] == f"cannot read {path}: {said}"
+    assert result.stdout == ""
