@@ -64,6 +64,13 @@ def _remote(quick: bool) -> Section:
     return remote.run(quick=quick)
 
 
+def _ingest(quick: bool) -> Section:
+    """The ingest suite (`python -m service import` of a million URLs)."""
+    from bench import ingest
+
+    return ingest.run(quick=quick)
+
+
 SUITES: dict[str, Callable[[bool], Section]] = {
     "thumbnail": _thumbnail,
     "memory": _memory,
@@ -71,6 +78,7 @@ SUITES: dict[str, Callable[[bool], Section]] = {
     "scale": _scale,
     "storage": _storage,
     "remote": _remote,
+    "ingest": _ingest,
 }
 
 
