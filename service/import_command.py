@@ -4,8 +4,8 @@ Exit codes: 0 when the file had a good line (imported, or already present); 1 wh
 (empty, every line bad, a CSV header without `url`), another `--skip-existing` import holds the
 database, or the database failed; 3 when the file cannot be read (missing, a folder, no
 permission, a read error part-way); 4 when the broker failed under `--process` (the photos
-imported stay pending: `process-pending` queues them). 2 is the command line's: a bad option or
-setting.
+imported stay pending: `process-pending` queues them); 130 on Ctrl-C. 2 is the command line's:
+a bad option or setting.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from service.publishing import PublishInterrupted
 NOTHING_GOOD = 1
 UNREADABLE = 3
 BROKER_FAILED = 4
+INTERRUPTED = 130  # as a shell reports a command stopped by Ctrl-C (128 + SIGINT)
 
 
 def run(config: Config, path: str, *, fmt: str, skip_existing: bool, process: bool, batch_size: int) -> int:
@@ -74,6 +75,14 @@ def run(config: Config, path: str, *, fmt: str, skip_existing: bool, process: bo
                 file=sys.stderr,
             )
             return BROKER_FAILED
+        except KeyboardInterrupt:
+            bad.close()
+            print(
+                f"Interrupted: {_summary(result, process)}; the batches committed stay, and the same "
+                "command with --skip-existing adds the rest.",
+                file=sys.stderr,
+            )
+            return INTERRUPTED
         except (psycopg2.Error, peewee.DatabaseError, peewee.InterfaceError) as error:
             bad.close()
             print(f"the database failed: {error}".strip() + f"; {_summary(result, process)}", file=sys.stderr)

@@ -220,3 +220,21 @@ def test_a_file_that_cannot_be_read_exits_3_with_the_reason(
     assert result.returncode == 3
     assert result.stderr.strip().splitlines()[-1] == f"cannot read {path}: {said}"
     assert result.stdout == ""
+
+
+def test_a_broker_down_under_process_exits_4_and_the_photos_stay_pending(
+    service_env: dict[str, str], database: Database, tmp_path: Path
+) -> None:
+    host = _host()
+    urls = [f"https://{host}/{n}.jpg" for n in range(12)]
+    path = tmp_path / "photos.txt"
+    path.write_text("\n".join(urls) + "\n")
+    nobody = {**service_env, "AMQP_URI": "amqp://guest:guest@127.0.0.1:9/%2F"}  # the discard port
+
+    result = _import(nobody, str(path), "--process")
+
+    assert result.returncode == 4
+    assert "the broker failed" in result.stderr
+    assert "imported 12, skipped 0 bad line(s), 0 already present, queued 0" in result.stderr
+    assert "process-pending" in result.stderr
+    assert _photos(database, host) == {url: ["pending"] for url in urls}
