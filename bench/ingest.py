@@ -144,7 +144,7 @@ def _section(count: int, floor_s: float, plain_s: float, again_s: float, more_s:
     )
     section.body.append(
         "Each import is a subprocess, timed from its start to its summary: reading, checking every URL, "
-        "COPY in batches of 50,000 (a transaction each). The command makes the photos' UUIDs itself, "
+        "COPY in batches of 100,000 (a transaction each). The command makes the photos' UUIDs itself, "
         "random and sorted per batch, so the primary key fills in order; psql's single COPY leaves them "
         "to gen_random_uuid, one random page of the key per row. --skip-existing COPYs each batch into "
         "a temporary table first and joins it with photos (the batch hashed, photos scanned once per "

@@ -5,8 +5,8 @@ Each batch is its own transaction: an import that stops keeps the batches it loa
 here (random, version 4, as gen_random_uuid makes them), sorted: the primary key is then filled a
 page at a time, and `--process` knows the photos to queue without reading them back. With
 `--skip-existing` the batch is first COPY'd into a temporary table and joined with photos (the
-batch hashed, photos scanned once: photos.url has no index, and at a million photos one scan
-per batch costs less than an index kept up on every insert); the URLs found there (any status)
+batch hashed, photos scanned once per batch: photos.url has no index; bench/ingest.py measures
+it at a million photos); the URLs found there (any status)
 and the batch's own repeats are left out. Two `--skip-existing` imports never run at once on one
 database (an advisory lock): each would miss the other's URLs.
 """
@@ -24,7 +24,7 @@ from peewee import Database
 
 from service.import_formats import Record
 
-BATCH_SIZE = 50_000
+BATCH_SIZE = 100_000
 # Photos per confirmed publish with --process (as process-pending's pages).
 QUEUE_BATCH = 1000
 # Bad lines printed one each; past this, only counted.
@@ -161,7 +161,7 @@ class _Loader:
             # take longer than the API's statement timeout on a large table: the command has none.
             cursor.execute(
                 "CREATE TEMPORARY TABLE IF NOT EXISTS import_batch (url text) ON COMMIT DELETE ROWS;"
-                " SET statement_timeout = 0; SET work_mem = '64MB'"
+                " SET statement_timeout = 0; SET work_mem = '64MB'; SET jit = off"
             )
             self._table_made = True
         data = io.StringIO("".join(f"{_escaped(url)}\n" for url in urls))
