@@ -13,10 +13,12 @@ import subprocess
 import uuid
 from pathlib import Path
 
+import psycopg2
 import pytest
 from peewee import Database
 
 from harness.queue import QueueProbe
+from service.importing import SKIP_EXISTING_LOCK
 from tests.support.commands import service_command
 from tests.support.data import insert_photo
 
@@ -138,6 +140,27 @@ def test_skip_existing_adds_each_url_once_and_a_rerun_adds_nothing(
     assert second.returncode == 0, second.stderr
     assert _summary(second) == "imported 0, skipped 1 bad line(s), 14 already present"
     assert _photos(database, host) == photos
+
+
+def test_two_skip_existing_imports_never_run_at_once(
+    service_env: dict[str, str], database: Database, tmp_path: Path
+) -> None:
+    host = _host()
+    path = tmp_path / "photos.txt"
+    path.write_text(f"https://{host}/a.jpg\n")
+    other = psycopg2.connect(service_env["PG_CONNECTION_URI"])  # as another import holds it
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s)", (SKIP_EXISTING_LOCK,))
+        refused = _import(service_env, str(path), "--skip-existing")
+    finally:
+        other.close()
+
+    assert refused.returncode == 1
+    assert "another `import --skip-existing` is running on this database" in refused.stderr
+    assert _photos(database, host) == {}
+    assert _import(service_env, str(path), "--skip-existing").returncode == 0, "free once it ends"
+    assert _photos(database, host) == {f"https://{host}/a.jpg": ["pending"]}
 
 
 def test_without_skip_existing_every_line_is_a_photo(
