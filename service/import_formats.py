@@ -90,7 +90,7 @@ def _checked(number: int, url: str) -> Record:
     problem = check_photo_url(url)
     if problem is None:
         return number, url, None
-    return number, None, f"{problem}: {url[:80]!r}" if len(url) <= 80 else f"{problem}: {url[:77]!r}..."
+    return number, None, f"the URL {problem}: {url[:80]!r}" + ("..." if len(url) > 80 else "")
 
 
 def _ndjson(lines: Iterable[tuple[int, bytes]]) -> Iterator[Record]:
@@ -110,7 +110,19 @@ def _ndjson(lines: Iterable[tuple[int, bytes]]) -> Iterator[Record]:
         if not isinstance(url, str):
             yield number, None, 'not a JSON object with a "url" string'
             continue
+        if not url.isascii() and not _encodable(url):
+            yield number, None, "the URL holds an escaped lone surrogate, which is no character"
+            continue
         yield _checked(number, url.strip())
+
+
+def _encodable(text: str) -> bool:
+    """Whether `text` can be written as UTF-8 (JSON's `\\ud800` escapes make strings that cannot)."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class _Lines:
