@@ -174,8 +174,9 @@ class _Loader:
 
 def _sorted_uuids(count: int) -> list[str]:
     """`count` random (version 4) UUIDs, in order: inserted in key order, a batch fills the
-    primary key's pages one after another instead of touching a random page per row (COPY runs
-    two to three times faster at a million photos)."""
+    primary key's pages one after another instead of touching a random page per row (by hand, a
+    batch of 50,000 COPY'd onto a million photos: 0.5 to 1.0 s, against 1.5 to 2.2 s with
+    gen_random_uuid's, with other work on the machine)."""
     raw = os.urandom(16 * count)
     numbers = sorted(
         (int.from_bytes(raw[at : at + 16]) & _RANDOM_BITS) | _VERSION_4 for at in range(0, 16 * count, 16)
