@@ -1,20 +1,23 @@
 """The `import` command's edges: the file, the progress bar, the summary and the exit code.
 
 Exit codes: 0 when the file had a good line (imported, or already present); 1 when it had none
-(empty, every line bad, a CSV header without `url`), another `--skip-existing` import holds the
-database, or the database failed; 3 when the file cannot be read (missing, a folder, no
-permission, a read error part-way); 4 when the broker failed under `--process` (the photos
-imported stay pending: `process-pending` queues them); 130 on Ctrl-C. 2 is the command line's:
-a bad option or setting.
+(empty, every line bad, a CSV header without `url`); 3 when the file cannot be read (missing, a
+folder, no permission, a read error part-way); 4 when the broker failed under `--process` (down
+at the start: nothing is imported; part-way: the photos imported stay pending, and
+`process-pending` queues them); 5 when running it again later may succeed: another
+`--skip-existing` import holds the database, or the database failed; 130 on Ctrl-C. 2 is the
+command line's: a bad option or setting. Each abnormal end says what was done, and under
+`--process` whether photos were left unqueued.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import stat
 import sys
 from contextlib import ExitStack
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import peewee
 import psycopg2
@@ -23,13 +26,36 @@ from config import Config
 from models import init_db
 from service.bulk import ProgressBar
 from service.import_formats import NoUrlColumn, records
-from service.importing import AnotherImportRunning, BadLineReport, ImportResult, Queue, import_urls
-from service.publishing import PublishInterrupted
+from service.importing import AnotherImportRunning, ImportResult, Queue, import_urls
+from service.publishing import BROKER_ERRORS, PublishInterrupted
 
 NOTHING_GOOD = 1
 UNREADABLE = 3
 BROKER_FAILED = 4
+RETRY_LATER = 5  # another import holds the lock, or the database failed
 INTERRUPTED = 130  # as a shell reports a command stopped by Ctrl-C (128 + SIGINT)
+# Bad lines printed one each; past this, only counted.
+BAD_LINES_SHOWN = 100
+PROCESS_PENDING = " `python -m service process-pending` queues the photos imported but not queued."
+
+
+class BadLineReport:
+    """Writes each bad line, `line N: problem`, up to `shown`; then only counts them."""
+
+    def __init__(self, stream: Any = sys.stderr, shown: int = BAD_LINES_SHOWN) -> None:
+        self._stream = stream
+        self._shown = shown
+        self.count = 0
+
+    def __call__(self, number: int, problem: str) -> None:
+        self.count += 1
+        if self.count <= self._shown:
+            self._stream.write(f"line {number}: {problem}\n")
+
+    def close(self) -> None:
+        """Say how many were not shown."""
+        if self.count > self._shown:
+            self._stream.write(f"... and {self.count - self._shown} more bad line(s)\n")
 
 
 def run(config: Config, path: str, *, fmt: str, skip_existing: bool, process: bool, batch_size: int) -> int:
@@ -43,12 +69,13 @@ def run(config: Config, path: str, *, fmt: str, skip_existing: bool, process: bo
             total = _line_count(path, stream)
             bar = ProgressBar("lines read") if total is not None else None
             fmt, rows = records(stream, fmt)
+            queue = _queue(config) if process else None  # the broker checked before any COPY
             print(f"reading {name} as {fmt}", file=sys.stderr)
             import_urls(
                 init_db(config),
                 rows,
                 skip_existing=skip_existing,
-                queue=_queue(config) if process else None,
+                queue=queue,
                 batch_size=batch_size,
                 bad_line=bad,
                 progress=None if bar is None else lambda done: bar(done.lines, max(total or 0, done.lines)),
@@ -56,37 +83,35 @@ def run(config: Config, path: str, *, fmt: str, skip_existing: bool, process: bo
             )
             if bar is not None and total and result.lines < total:  # blank or comment lines at the end
                 bar(total, total)
+        except BrokerDown as error:
+            print(f"the broker cannot be reached: {error}. Nothing was imported.", file=sys.stderr)
+            return BROKER_FAILED
         except OSError as error:
             bad.close()
             done = f"; {_summary(result, process)} before it" if result.lines else ""
-            print(f"cannot read {name}: {error.strerror or error}{done}", file=sys.stderr)
+            print(
+                f"cannot read {name}: {error.strerror or error}{done}.{_hint(result, process)}",
+                file=sys.stderr,
+            )
             return UNREADABLE
         except NoUrlColumn as error:
             print(f"{name}, {error}. Nothing was imported.", file=sys.stderr)
             return NOTHING_GOOD
         except AnotherImportRunning as error:
             print(f"{error}: run this one once it is done. Nothing was imported.", file=sys.stderr)
-            return NOTHING_GOOD
+            return RETRY_LATER
         except PublishInterrupted as error:
             bad.close()
-            print(
-                f"the broker failed: {error}. {_summary(result, process)}; the photos not queued are "
-                "pending: `python -m service process-pending` queues them.",
-                file=sys.stderr,
-            )
+            print(f"the broker failed: {error}. {_stopped(result, process)}", file=sys.stderr)
             return BROKER_FAILED
         except KeyboardInterrupt:
             bad.close()
-            print(
-                f"Interrupted: {_summary(result, process)}; the batches committed stay, and the same "
-                "command with --skip-existing adds the rest.",
-                file=sys.stderr,
-            )
+            print(f"Interrupted. {_stopped(result, process)}", file=sys.stderr)
             return INTERRUPTED
         except (psycopg2.Error, peewee.DatabaseError, peewee.InterfaceError) as error:
             bad.close()
-            print(f"the database failed: {error}".strip() + f"; {_summary(result, process)}", file=sys.stderr)
-            return NOTHING_GOOD
+            print(f"the database failed: {str(error).strip()}. {_stopped(result, process)}", file=sys.stderr)
+            return RETRY_LATER
     bad.close()
     print(_summary(result, process))
     return 0 if result.imported or result.present else NOTHING_GOOD
@@ -99,6 +124,22 @@ def _summary(result: ImportResult, process: bool) -> str:
         f"imported {result.imported}, skipped {result.bad} bad line(s), "
         f"{result.present} already present{queued}"
     )
+
+
+def _stopped(result: ImportResult, process: bool) -> str:
+    """What a run cut short did, where it stopped, and how to finish it."""
+    said = f"{_summary(result, process)}; the batches committed stay."
+    if not result.read_all:
+        said += (
+            f" Stopped after line {result.lines}; the lines after it were not read: the same command"
+            " with --skip-existing adds the rest."
+        )
+    return said + _hint(result, process)
+
+
+def _hint(result: ImportResult, process: bool) -> str:
+    """Under --process, how to queue the photos imported but not queued (none when all were)."""
+    return PROCESS_PENDING if process and result.imported > result.queued else ""
 
 
 def _line_count(path: str, stream: BinaryIO) -> int | None:
@@ -115,11 +156,23 @@ def _line_count(path: str, stream: BinaryIO) -> int | None:
     return count + (last != b"\n")
 
 
+class BrokerDown(Exception):
+    """Raised when the broker cannot be reached before the import starts."""
+
+
 def _queue(config: Config) -> Queue:
-    """Confirmed publishing of the imported photos, as `process-pending` does it."""
+    """Confirmed publishing of the imported photos, as `process-pending` does it, once the broker
+    was reached and the queue declared: a broker down at the start imports nothing. BrokerDown
+    when it cannot be."""
     from actors import process_photo  # builds the broker from the environment
     from service.confirmed_publish import ConfirmedPublisher
     from service.publishing import send_all
 
+    # pika logs each failed connection with its traceback; the command says it in one line.
+    logging.getLogger("pika").setLevel(logging.CRITICAL)
+    try:
+        process_photo.broker.declare_queue(process_photo.queue_name, ensure=True)
+    except BROKER_ERRORS as error:
+        raise BrokerDown(repr(error)) from error
     publisher = ConfirmedPublisher(process_photo, config.amqp_url)
     return lambda photo_ids: send_all(publisher, photo_ids)

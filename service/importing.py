@@ -15,20 +15,20 @@ from __future__ import annotations
 
 import io
 import os
-import sys
 from collections.abc import Callable, Iterable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
 from peewee import Database
 
+from pipeline.locks import advisory_lock
 from service.import_formats import Record
+from service.publishing import PublishInterrupted
 
 BATCH_SIZE = 100_000
 # Photos per confirmed publish with --process (as process-pending's pages).
 QUEUE_BATCH = 1000
-# Bad lines printed one each; past this, only counted.
-BAD_LINES_SHOWN = 100
 # Held for the length of an `import --skip-existing` (pg_try_advisory_lock's key: "impo").
 SKIP_EXISTING_LOCK = 0x696D706F
 
@@ -39,36 +39,18 @@ Queue = Callable[[list[str]], list[str]]
 
 @dataclass
 class ImportResult:
-    """What one run did, counted in lines of data (blank and comment lines are not counted)."""
+    """What one run did: photos and bad lines counted, and how far the file was read."""
 
     imported: int = 0
     bad: int = 0
     present: int = 0  # already in photos, or earlier in the file (--skip-existing)
     queued: int = 0
-    lines: int = 0  # the last line number read
+    lines: int = 0  # the number of the last line of data read, as an editor numbers lines
+    read_all: bool = False  # the file was read to its end
 
 
 class AnotherImportRunning(RuntimeError):
     """Raised when another `import --skip-existing` holds the lock on this database."""
-
-
-class BadLineReport:
-    """Writes each bad line, `line N: problem: text`, up to `shown`; then only counts them."""
-
-    def __init__(self, stream: Any = sys.stderr, shown: int = BAD_LINES_SHOWN) -> None:
-        self._stream = stream
-        self._shown = shown
-        self.count = 0
-
-    def __call__(self, number: int, problem: str) -> None:
-        self.count += 1
-        if self.count <= self._shown:
-            self._stream.write(f"line {number}: {problem}\n")
-
-    def close(self) -> None:
-        """Say how many were not shown."""
-        if self.count > self._shown:
-            self._stream.write(f"... and {self.count - self._shown} more bad line(s)\n")
 
 
 def import_urls(
@@ -90,12 +72,10 @@ def import_urls(
     result = result if result is not None else ImportResult()
     loader = _Loader(db, skip_existing=skip_existing)
     with db.connection_context():
-        if (
-            skip_existing
-            and not db.execute_sql("SELECT pg_try_advisory_lock(%s)", (SKIP_EXISTING_LOCK,)).fetchone()[0]
-        ):
-            raise AnotherImportRunning("another `import --skip-existing` is running on this database")
-        try:
+        lock = advisory_lock(db, SKIP_EXISTING_LOCK) if skip_existing else nullcontext(True)
+        with lock as held:
+            if not held:
+                raise AnotherImportRunning("another `import --skip-existing` is running on this database")
             batch: list[str] = []
             for number, url, problem in rows:
                 result.lines = number
@@ -107,11 +87,9 @@ def import_urls(
                 if len(batch) >= batch_size:
                     _load(loader, batch, result, queue, progress)
                     batch = []
+            result.read_all = True
             if batch:
                 _load(loader, batch, result, queue, progress)
-        finally:
-            if skip_existing:
-                db.execute_sql("SELECT pg_advisory_unlock(%s)", (SKIP_EXISTING_LOCK,))
     return result
 
 
@@ -128,7 +106,11 @@ def _load(
     result.present += len(urls) - len(new_ids)
     if queue is not None:
         for start in range(0, len(new_ids), QUEUE_BATCH):
-            result.queued += len(queue(new_ids[start : start + QUEUE_BATCH]))
+            try:
+                result.queued += len(queue(new_ids[start : start + QUEUE_BATCH]))
+            except PublishInterrupted as interrupted:  # the confirmed part of the page is queued
+                result.queued += len(interrupted.queued)
+                raise
     if progress is not None:
         progress(result)
 
@@ -157,8 +139,7 @@ class _Loader:
     def _new(self, cursor: Any, urls: list[str]) -> list[str]:
         """The URLs of `urls` photos does not hold, each once, in their order."""
         if not self._table_made:
-            # Emptied at each commit; the session's own, gone with the connection. A batch can
-            # take longer than the API's statement timeout on a large table: the command has none.
+            # Emptied at each commit; the session's own, gone with the connection.
             cursor.execute(
                 "CREATE TEMPORARY TABLE IF NOT EXISTS import_batch (url text) ON COMMIT DELETE ROWS;"
                 " SET statement_timeout = 0; SET work_mem = '64MB'; SET jit = off"

@@ -12,15 +12,21 @@ import re
 import subprocess
 import uuid
 from pathlib import Path
+from typing import Any
 
 import psycopg2
 import pytest
 from peewee import Database
 
-from harness.queue import QueueProbe
+from harness.polling import wait_until
+from harness.queue import QUEUE, QueueProbe
+from harness.services import RunServices, clear_policy, policy_of, set_policy
 from service.importing import SKIP_EXISTING_LOCK
 from tests.support.commands import service_command
 from tests.support.data import insert_photo
+
+
+FULL = "photo-processor-full"
 
 
 def _import(env: dict[str, str], *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -156,7 +162,7 @@ def test_two_skip_existing_imports_never_run_at_once(
     finally:
         other.close()
 
-    assert refused.returncode == 1
+    assert refused.returncode == 5, "retryable"
     assert "another `import --skip-existing` is running on this database" in refused.stderr
     assert _photos(database, host) == {}
     assert _import(service_env, str(path), "--skip-existing").returncode == 0, "free once it ends"
@@ -245,19 +251,55 @@ def test_a_file_that_cannot_be_read_exits_3_with_the_reason(
     assert result.stdout == ""
 
 
-def test_a_broker_down_under_process_exits_4_and_the_photos_stay_pending(
+def test_a_broker_down_under_process_exits_4_before_importing_anything(
     service_env: dict[str, str], database: Database, tmp_path: Path
 ) -> None:
     host = _host()
-    urls = [f"https://{host}/{n}.jpg" for n in range(12)]
+    urls = [f"https://{host}/{n}.jpg" for n in range(50)]
     path = tmp_path / "photos.txt"
     path.write_text("\n".join(urls) + "\n")
     nobody = {**service_env, "AMQP_URI": "amqp://guest:guest@127.0.0.1:9/%2F"}  # the discard port
 
-    result = _import(nobody, str(path), "--process")
+    result = _import(nobody, str(path), "--process", "--batch-size", "10")
 
     assert result.returncode == 4
-    assert "the broker failed" in result.stderr
-    assert "imported 12, skipped 0 bad line(s), 0 already present, queued 0" in result.stderr
-    assert "process-pending" in result.stderr
-    assert _photos(database, host) == {url: ["pending"] for url in urls}
+    assert "the broker cannot be reached" in result.stderr
+    assert "Nothing was imported." in result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
+    assert _photos(database, host) == {}
+
+
+def test_a_broker_failing_part_way_says_where_it_stopped_and_what_to_run(
+    service_env: dict[str, str],
+    services: RunServices,
+    database: Database,
+    queue: QueueProbe,
+    actors_package: Any,
+    tmp_path: Path,
+) -> None:
+    host = _host()
+    urls = [f"https://{host}/{n:02}.jpg" for n in range(50)]
+    path = tmp_path / "photos.txt"
+    path.write_text("\n".join(urls) + "\n")
+    # The queue takes 15 messages, then refuses (nacks) the rest, as a full queue does: the first
+    # batch of 10 is queued, the second only in part (5 of 10), and the import stops there.
+    actors_package.broker.declare_queue(QUEUE, ensure=True)  # a policy applies to queues that exist
+    set_policy(services, FULL, f"^{QUEUE}$", '{"max-length": 15, "overflow": "reject-publish"}')
+    try:
+        wait_until(lambda: policy_of(services, QUEUE) == FULL, timeout=30, message="policy in effect")
+        result = _import(service_env, str(path), "--process", "--batch-size", "10")
+    finally:
+        clear_policy(services, FULL)
+        wait_until(lambda: policy_of(services, QUEUE) == "", timeout=30, message="policy gone")
+
+    assert result.returncode == 4, result.stderr
+    said = result.stderr.strip().splitlines()[-1]
+    assert said.startswith("the broker failed: the broker confirmed 5 of 10 messages. ")
+    assert "imported 20, skipped 0 bad line(s), 0 already present, queued 15" in said
+    assert "Stopped after line 20; the lines after it were not read" in said
+    assert "--skip-existing" in said
+    assert "`python -m service process-pending`" in said
+    assert "Traceback" not in result.stderr
+    assert _photos(database, host) == {url: ["pending"] for url in urls[:20]}, "lines 21-50 not read"
+    assert len(queue.photo_ids()) == 15
