@@ -72,6 +72,9 @@ def import_urls(
     result = result if result is not None else ImportResult()
     loader = _Loader(db, skip_existing=skip_existing)
     with db.connection_context():
+        # The API's DB_STATEMENT_TIMEOUT_MS (applied to every connection) would cut a batch's COPY,
+        # and the --skip-existing join, on a large table or a busy database: the command has none.
+        db.execute_sql("SET statement_timeout = 0")
         lock = advisory_lock(db, SKIP_EXISTING_LOCK) if skip_existing else nullcontext(True)
         with lock as held:
             if not held:
@@ -142,7 +145,7 @@ class _Loader:
             # Emptied at each commit; the session's own, gone with the connection.
             cursor.execute(
                 "CREATE TEMPORARY TABLE IF NOT EXISTS import_batch (url text) ON COMMIT DELETE ROWS;"
-                " SET statement_timeout = 0; SET work_mem = '64MB'; SET jit = off"
+                " SET work_mem = '64MB'; SET jit = off"
             )
             self._table_made = True
         data = io.StringIO("".join(f"{_escaped(url)}\n" for url in urls))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -22,9 +23,8 @@ from harness.polling import wait_until
 from harness.queue import QUEUE, QueueProbe
 from harness.services import RunServices, clear_policy, policy_of, set_policy
 from service.importing import SKIP_EXISTING_LOCK
-from tests.support.commands import service_command
+from tests.support.commands import REPO, service_command
 from tests.support.data import insert_photo
-
 
 FULL = "photo-processor-full"
 
@@ -167,6 +167,61 @@ def test_two_skip_existing_imports_never_run_at_once(
     assert _photos(database, host) == {}
     assert _import(service_env, str(path), "--skip-existing").returncode == 0, "free once it ends"
     assert _photos(database, host) == {f"https://{host}/a.jpg": ["pending"]}
+
+
+@pytest.mark.parametrize("skip", [[], ["--skip-existing"]])
+def test_a_batch_may_take_longer_than_the_apis_statement_timeout(
+    service_env: dict[str, str], database: Database, tmp_path: Path, skip: list[str]
+) -> None:
+    host = _host()
+    urls = [f"https://{host}/{n}.jpg" for n in range(100)]
+    path = tmp_path / "photos.txt"
+    path.write_text("\n".join(urls) + "\n")
+    short = {**service_env, "DB_STATEMENT_TIMEOUT_MS": "100"}
+    # The COPY into photos waits on this lock (SHARE conflicts with its ROW EXCLUSIVE) for 10 times
+    # the statement timeout, seen waiting that long, before the lock goes: a timeout would end it.
+    blocker = psycopg2.connect(service_env["PG_CONNECTION_URI"])
+    command = _start_import(short, str(path), *skip)
+    try:
+        with blocker.cursor() as cursor:
+            cursor.execute("LOCK TABLE photos IN SHARE MODE")
+            wait_until(
+                lambda: command.poll() is not None or _copy_waiting_ms(database) > 1000,
+                timeout=120,
+                message="the COPY waiting past the timeout, or the command ended",
+            )
+        blocker.commit()
+        stdout, stderr = command.communicate(timeout=120)
+    finally:
+        blocker.close()
+        if command.poll() is None:
+            command.kill()
+            command.wait()
+
+    assert command.returncode == 0, stderr
+    assert stdout.splitlines()[-1] == "imported 100, skipped 0 bad line(s), 0 already present"
+    assert _photos(database, host) == {url: ["pending"] for url in urls}
+
+
+def _start_import(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+    """The command started, as `_import` runs it, without waiting for it."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "service", "import", *args],
+        cwd=REPO,
+        env={"PATH": "/usr/bin:/bin", **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _copy_waiting_ms(database: Database) -> float:
+    """How long a COPY into photos has been waiting for a lock, in milliseconds (0: none waits)."""
+    row = database.execute_sql(
+        "SELECT max(extract(epoch FROM clock_timestamp() - query_start) * 1000) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'COPY photos%%'"
+    ).fetchone()
+    return float(row[0] or 0)
 
 
 def test_without_skip_existing_every_line_is_a_photo(
