@@ -128,7 +128,7 @@ def _summary(result: ImportResult, process: bool) -> str:
 
 def _stopped(result: ImportResult, process: bool) -> str:
     """What a run cut short did, where it stopped, and how to finish it."""
-    said = f"{_summary(result, process)}; the batches committed stay."
+    said = _summary(result, process) + ("; the batches committed stay." if result.imported else ".")
     if not result.read_all:
         said += (
             f" Stopped after line {result.lines}; the lines after it were not read: the same command"
