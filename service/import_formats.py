@@ -6,8 +6,9 @@ never the end of the import. Lines are numbered as an editor numbers them (from 
 comment lines included). Bytes that are not UTF-8 make their line bad, not the run.
 
 The format is detected from the first line of data (blank lines and lines starting with `#`
-before it are skipped): a JSON object is NDJSON, a CSV header with a `url` field is CSV, anything
-else one URL per line.
+before it are skipped, but for a CSV header such as `#,url`): a JSON object is NDJSON, a CSV
+header with a `url` field is CSV (unless the line is itself a good URL), anything else one URL
+per line. Blank lines and lines starting with `#` are skipped in lines and NDJSON files.
 """
 
 from __future__ import annotations
@@ -40,8 +41,8 @@ def records(stream: BinaryIO, fmt: str = "auto") -> tuple[str, Iterator[Record]]
         if number == 1 and raw.startswith(b"\xef\xbb\xbf"):  # a byte order mark (Excel's CSV)
             raw = raw[3:]
         text = raw.strip()
-        if text and not text.startswith(b"#"):
-            first = (number, raw)
+        if text and (not text.startswith(b"#") or (fmt in ("auto", "csv") and _names_url(raw))):
+            first = (number, raw)  # a `#` line naming a url column is a CSV header (`#,url`)
             break
         skipped = number
     if first is None:
@@ -55,19 +56,21 @@ def records(stream: BinaryIO, fmt: str = "auto") -> tuple[str, Iterator[Record]]
 
 
 def _detect(line: bytes) -> str:
-    """The format whose first line of data `line` is."""
+    """The format whose first line of data `line` is: a good URL is one, even when it reads as a
+    CSV header with a `url` field (`http://a.example/?x=1,url`)."""
     text = line.decode("utf-8", "replace").strip()
     if text.startswith("{"):
         return "ndjson"
-    return "csv" if "url" in _header(text) else "lines"
+    return "csv" if _names_url(line) and check_photo_url(text) is not None else "lines"
 
 
-def _header(text: str) -> list[str]:
-    """The fields of a CSV header line, as names compared (stripped, lower case)."""
+def _names_url(line: bytes) -> bool:
+    """Whether `line` read as a CSV header has a `url` field (stripped, any letter case)."""
     try:
-        return [field.strip().lower() for field in next(csv.reader([text]), [])]
+        fields = next(csv.reader([line.decode("utf-8", "replace").strip()]), [])
     except csv.Error:
-        return []
+        return False
+    return any(field.strip().lower() == "url" for field in fields)
 
 
 def _plain(lines: Iterable[tuple[int, bytes]]) -> Iterator[Record]:
@@ -94,9 +97,11 @@ def _checked(number: int, url: str) -> Record:
 
 
 def _ndjson(lines: Iterable[tuple[int, bytes]]) -> Iterator[Record]:
-    """A JSON object per line, its URL under "url" (other keys ignored); blank lines are skipped."""
+    """A JSON object per line, its URL under "url" (other keys ignored); blank lines and lines
+    starting with `#` are skipped."""
     for number, raw in lines:
-        if not raw.strip():
+        text = raw.strip()
+        if not text or text.startswith(b"#"):
             continue
         try:
             item = json.loads(raw.decode())

@@ -24,6 +24,8 @@ def _read(data: bytes, fmt: str = "auto") -> tuple[str, list[tuple[int, str | No
         (b"id, URL ,title", "csv"),
         (b'"id","url"', "csv"),
         (b"https://example.com/a,url.jpg", "lines"),
+        (b"http://d.example/a?x=1,url", "lines"),  # a good URL, though it reads as a header with url
+        (b"#,url", "csv"),  # a header starting with #, not a comment
         (b'{"url": "https://example.com/a.jpg"}', "ndjson"),
         (b'  {"id": 1}', "ndjson"),
     ],
@@ -59,6 +61,22 @@ def test_a_csv_record_over_two_lines_is_numbered_by_its_first() -> None:
         (4, None, NOT_UTF8),
         (5, "http://a.example/3", None),
     ]
+
+
+def test_no_good_line_is_lost_to_format_detection() -> None:
+    urls = b"http://d.example/a?x=1,url\nhttp://d.example/b\n"
+    assert _read(urls) == (
+        "lines",
+        [(1, "http://d.example/a?x=1,url", False), (2, "http://d.example/b", False)],
+    )
+    assert _read(b"# photos\n#,url\n1,http://d.example/a\n") == ("csv", [(3, "http://d.example/a", False)])
+    assert _read(b"#,url\n1,http://d.example/a\n", "csv") == ("csv", [(2, "http://d.example/a", False)])
+    assert _read(b"#,url\nhttp://d.example/a\n", "lines") == ("lines", [(2, "http://d.example/a", False)])
+
+
+def test_ndjson_skips_comment_lines_after_the_first_object_too() -> None:
+    data = b'# export\n{"url": "http://a.example/1"}\n# more\n\n{"url": "http://a.example/2"}\n'
+    assert _read(data) == ("ndjson", [(2, "http://a.example/1", False), (5, "http://a.example/2", False)])
 
 
 def test_a_csv_header_without_url_is_an_error_naming_its_line() -> None:
