@@ -40,22 +40,29 @@ PROCESS_PENDING = " `python -m service process-pending` queues the photos import
 
 
 class BadLineReport:
-    """Writes each bad line, `line N: problem`, up to `shown`; then only counts them."""
+    """Writes each bad record, `line N: problem` (`lines N-M: problem` for one over several lines),
+    up to `shown`; then only counts their lines."""
 
     def __init__(self, stream: Any = sys.stderr, shown: int = BAD_LINES_SHOWN) -> None:
         self._stream = stream
         self._shown = shown
-        self.count = 0
+        self._told = 0  # records written
+        self.count = 0  # bad lines
+        self._hidden = 0  # bad lines not written
 
-    def __call__(self, number: int, problem: str) -> None:
-        self.count += 1
-        if self.count <= self._shown:
-            self._stream.write(f"line {number}: {problem}\n")
+    def __call__(self, number: int, last: int, problem: str) -> None:
+        self.count += last - number + 1
+        if self._told >= self._shown:
+            self._hidden += last - number + 1
+            return
+        self._told += 1
+        where = f"line {number}" if last == number else f"lines {number}-{last}"
+        self._stream.write(f"{where}: {problem}\n")
 
     def close(self) -> None:
         """Say how many were not shown."""
-        if self.count > self._shown:
-            self._stream.write(f"... and {self.count - self._shown} more bad line(s)\n")
+        if self._hidden:
+            self._stream.write(f"... and {self._hidden} more bad line(s)\n")
 
 
 def run(config: Config, path: str, *, fmt: str, skip_existing: bool, process: bool, batch_size: int) -> int:
@@ -89,8 +96,9 @@ def run(config: Config, path: str, *, fmt: str, skip_existing: bool, process: bo
         except OSError as error:
             bad.close()
             done = f"; {_summary(result, process)} before it" if result.lines else ""
+            hint = _hint(result, process)
             print(
-                f"cannot read {name}: {error.strerror or error}{done}.{_hint(result, process)}",
+                f"cannot read {name}: {error.strerror or error}{done}" + (f".{hint}" if hint else ""),
                 file=sys.stderr,
             )
             return UNREADABLE

@@ -23,8 +23,10 @@ from service.validation import check_photo_url
 
 FORMATS = ("auto", "lines", "csv", "ndjson")
 NOT_UTF8 = "not UTF-8"
-# (line number, the URL or None, what is wrong with the line or None)
-Record = tuple[int, str | None, str | None]
+UNCLOSED_QUOTE = 'a quote (") opened and never closed: the rest of the file was read as one field'
+# (line number, the URL or None, what is wrong with the line or None, the number of the record's
+# last line: the same but for a CSV record over several lines, each of which a bad one makes bad)
+Record = tuple[int, str | None, str | None, int]
 
 
 class NoUrlColumn(ValueError):
@@ -82,18 +84,19 @@ def _plain(lines: Iterable[tuple[int, bytes]]) -> Iterator[Record]:
         try:
             url = text.decode()
         except UnicodeDecodeError:
-            yield number, None, NOT_UTF8
+            yield number, None, NOT_UTF8, number
             continue
         yield _checked(number, url)
 
 
-def _checked(number: int, url: str) -> Record:
-    """The record of a line whose URL is `url`: bad, with what is wrong and the URL's start, when
-    check_photo_url refuses it."""
+def _checked(number: int, url: str, last: int | None = None) -> Record:
+    """The record of lines `number` to `last` (default: the one line) whose URL is `url`: bad,
+    with what is wrong and the URL's start, when check_photo_url refuses it."""
+    last = number if last is None else last
     problem = check_photo_url(url)
     if problem is None:
-        return number, url, None
-    return number, None, f"the URL {problem}: {url[:80]!r}" + ("..." if len(url) > 80 else "")
+        return number, url, None, last
+    return number, None, f"the URL {problem}: {url[:80]!r}" + ("..." if len(url) > 80 else ""), last
 
 
 def _ndjson(lines: Iterable[tuple[int, bytes]]) -> Iterator[Record]:
@@ -106,17 +109,17 @@ def _ndjson(lines: Iterable[tuple[int, bytes]]) -> Iterator[Record]:
         try:
             item = json.loads(raw.decode())
         except UnicodeDecodeError:
-            yield number, None, NOT_UTF8
+            yield number, None, NOT_UTF8, number
             continue
         except (ValueError, RecursionError):
-            yield number, None, "not valid JSON"
+            yield number, None, "not valid JSON", number
             continue
         url = item.get("url") if isinstance(item, dict) else None
         if not isinstance(url, str):
-            yield number, None, 'not a JSON object with a "url" string'
+            yield number, None, 'not a JSON object with a "url" string', number
             continue
         if not url.isascii() and not _encodable(url):
-            yield number, None, "the URL holds an escaped lone surrogate, which is no character"
+            yield number, None, "the URL holds an escaped lone surrogate, which is no character", number
             continue
         yield _checked(number, url.strip())
 
@@ -132,19 +135,25 @@ def _encodable(text: str) -> bool:
 
 class _Lines:
     """Decoded lines for the csv module, remembering the last that was not UTF-8 (a record may
-    span lines: it is bad when one of its lines is)."""
+    span lines: it is bad when one of its lines is), those of the record being read, and whether
+    the file ended."""
 
     def __init__(self, lines: Iterable[tuple[int, bytes]]) -> None:
         self._lines = iter(lines)
         self.last_bad = 0
+        self.taken: list[str] = []  # emptied by the reader of records before each record
+        self.ended = False
 
     def __iter__(self) -> Iterator[str]:
         for number, raw in self._lines:
             try:
-                yield raw.decode()
+                text = raw.decode()
             except UnicodeDecodeError:
                 self.last_bad = number
-                yield raw.decode("utf-8", "replace")
+                text = raw.decode("utf-8", "replace")
+            self.taken.append(text)
+            yield text
+        self.ended = True
 
 
 def _csv(lines: Iterable[tuple[int, bytes]], skipped: int) -> Iterator[Record]:
@@ -159,20 +168,35 @@ def _csv(lines: Iterable[tuple[int, bytes]], skipped: int) -> Iterator[Record]:
     end = skipped + reader.line_num
     while True:
         start = end + 1
+        source.taken = []
         try:
             row = next(reader)
         except StopIteration:
             return
         except csv.Error as error:
             end = skipped + reader.line_num
-            yield start, None, f"not valid CSV ({error})"
+            yield start, None, f"not valid CSV ({error})", end
             continue
         end = skipped + reader.line_num
-        if source.last_bad >= start:
-            yield start, None, NOT_UTF8
+        if source.ended and _unclosed(source.taken):
+            # The csv module ends a quote left open at the end of the file: the record took every
+            # line after its first, good ones among them.
+            yield start, None, UNCLOSED_QUOTE, end
+        elif source.last_bad >= start:
+            yield start, None, NOT_UTF8, end
         elif not row or (len(row) == 1 and not row[0].strip()):
             continue
         elif len(row) <= column:
-            yield start, None, "no url field"
+            yield start, None, "no url field", end
         else:
-            yield _checked(start, row[column].strip())
+            yield _checked(start, row[column].strip(), end)
+
+
+def _unclosed(record: list[str]) -> bool:
+    """Whether the lines of the file's last record leave a quote open (csv's strict mode says so)."""
+    try:
+        for _ in csv.reader(record, strict=True):
+            pass
+    except csv.Error as error:
+        return "unexpected end of data" in str(error)
+    return False

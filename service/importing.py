@@ -60,7 +60,7 @@ def import_urls(
     skip_existing: bool = False,
     queue: Queue | None = None,
     batch_size: int = BATCH_SIZE,
-    bad_line: Callable[[int, str], None] = lambda number, problem: None,
+    bad_line: Callable[[int, int, str], None] = lambda number, last, problem: None,
     progress: Callable[[ImportResult], None] | None = None,
     result: ImportResult | None = None,
 ) -> ImportResult:
@@ -80,11 +80,11 @@ def import_urls(
             if not held:
                 raise AnotherImportRunning("another `import --skip-existing` is running on this database")
             batch: list[str] = []
-            for number, url, problem in rows:
-                result.lines = number
+            for number, url, problem, last in rows:
+                result.lines = last
                 if url is None or problem is not None:
-                    result.bad += 1
-                    bad_line(number, problem or "no URL")
+                    result.bad += last - number + 1
+                    bad_line(number, last, problem or "no URL")
                     continue
                 batch.append(url)
                 if len(batch) >= batch_size:

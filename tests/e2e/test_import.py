@@ -280,6 +280,21 @@ def test_past_a_hundred_bad_lines_the_rest_are_counted_and_nothing_good_exits_1(
     assert "... and 50 more bad line(s)" in result.stderr
 
 
+def test_an_unclosed_csv_quote_is_reported_with_the_lines_it_took(
+    service_env: dict[str, str], database: Database, tmp_path: Path
+) -> None:
+    host = _host()
+    path = tmp_path / "photos.csv"
+    path.write_text(f'id,url\n1,https://{host}/1.jpg\n2,"https://{host}/2.jpg\n3,https://{host}/3.jpg\n4,x\n')
+
+    result = _import(service_env, str(path))
+
+    assert result.returncode == 0, result.stderr
+    assert _summary(result) == "imported 1, skipped 3 bad line(s), 0 already present"
+    assert 'lines 3-5: a quote (") opened and never closed' in result.stderr
+    assert _photos(database, host) == {f"https://{host}/1.jpg": ["pending"]}
+
+
 def test_a_csv_header_without_url_is_refused_plainly(service_env: dict[str, str], tmp_path: Path) -> None:
     path = tmp_path / "photos.csv"
     path.write_text("id,link\n1,https://example.com/a.jpg\n")

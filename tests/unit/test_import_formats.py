@@ -6,14 +6,14 @@ import io
 
 import pytest
 
-from service.import_formats import NOT_UTF8, NoUrlColumn, records
+from service.import_formats import NOT_UTF8, UNCLOSED_QUOTE, NoUrlColumn, records
 from service.validation import MAX_URL_LENGTH, check_photo_url
 
 
 def _read(data: bytes, fmt: str = "auto") -> tuple[str, list[tuple[int, str | None, bool]]]:
     """The detected format and each record as (line, url, bad)."""
     found, rows = records(io.BytesIO(data), fmt)
-    return found, [(number, url, problem is not None) for number, url, problem in rows]
+    return found, [(number, url, problem is not None) for number, url, problem, _last in rows]
 
 
 @pytest.mark.parametrize(
@@ -57,9 +57,25 @@ def test_a_csv_record_over_two_lines_is_numbered_by_its_first() -> None:
     found, rows = records(io.BytesIO(data))
     assert found == "csv"
     assert list(rows) == [
-        (2, "http://a.example/1", None),
-        (4, None, NOT_UTF8),
-        (5, "http://a.example/3", None),
+        (2, "http://a.example/1", None, 3),
+        (4, None, NOT_UTF8, 4),
+        (5, "http://a.example/3", None, 5),
+    ]
+
+
+@pytest.mark.parametrize("end", [b"\n", b""])
+def test_an_unclosed_quote_makes_every_line_it_took_bad(end: bytes) -> None:
+    data = b'url\nhttp://a.example/1\n"http://a.example/2\nhttp://a.example/3\nhttp://a.example/4' + end
+    found, rows = records(io.BytesIO(data))
+    assert found == "csv"
+    assert list(rows) == [(2, "http://a.example/1", None, 2), (3, None, UNCLOSED_QUOTE, 5)]
+
+
+def test_a_quoted_field_closed_on_the_last_line_is_not_an_unclosed_quote() -> None:
+    data = b'title,url\n"two\nlines",http://a.example/1\n"a ""quoted"" title",http://a.example/2'
+    assert list(records(io.BytesIO(data))[1]) == [
+        (2, "http://a.example/1", None, 3),
+        (4, "http://a.example/2", None, 4),
     ]
 
 
@@ -133,7 +149,7 @@ def test_a_lone_surrogate_escaped_in_ndjson_is_a_bad_line_not_a_crash() -> None:
         io.BytesIO(b'{"url": "http://a.example/\\ud800"}\n{"url": "http://a.example/ok"}\n')
     )
     assert found == "ndjson"
-    assert [(number, url, problem is not None) for number, url, problem in rows] == [
+    assert [(number, url, problem is not None) for number, url, problem, _last in rows] == [
         (1, None, True),
         (2, "http://a.example/ok", False),
     ]
