@@ -24,7 +24,7 @@ from harness.queue import QUEUE, QueueProbe
 from harness.services import RunServices, clear_policy, policy_of, set_policy
 from service.importing import SKIP_EXISTING_LOCK
 from tests.support.commands import REPO, service_command
-from tests.support.data import insert_photo
+from tests.support.data import insert_photo, kept_and_counted
 
 FULL = "photo-processor-full"
 
@@ -146,6 +146,43 @@ def test_skip_existing_adds_each_url_once_and_a_rerun_adds_nothing(
     assert second.returncode == 0, second.stderr
     assert _summary(second) == "imported 0, skipped 1 bad line(s), 14 already present"
     assert _photos(database, host) == photos
+
+
+@pytest.mark.parametrize("skip", [[], ["--skip-existing"]])
+def test_backslashes_are_stored_exactly_and_the_kept_counts_match_the_table(
+    service_env: dict[str, str], database: Database, tmp_path: Path, skip: list[str]
+) -> None:
+    host = _host()
+    # COPY's text format reads \ as an escape and \N as NULL: each must reach photos as written.
+    urls = [f"https://{host}/{tail}" for tail in ("a\\b.jpg", "\\N", "x\\\\N.jpg", "end\\", "\\t.jpg")]
+    path = tmp_path / "photos.txt"
+    path.write_text("\n".join(urls) + "\n")
+
+    result = _import(service_env, str(path), *skip)
+
+    assert result.returncode == 0, result.stderr
+    assert _summary(result) == "imported 5, skipped 0 bad line(s), 0 already present"
+    assert _photos(database, host) == {url: ["pending"] for url in urls}
+    kept, counted = kept_and_counted(database)
+    assert kept == counted, "the triggers counted each photo COPY'd"
+    if skip:
+        again = _import(service_env, str(path), *skip)
+        assert _summary(again) == "imported 0, skipped 0 bad line(s), 5 already present"
+
+
+def test_a_file_shows_its_progress_a_line_per_tenth(
+    service_env: dict[str, str], database: Database, tmp_path: Path
+) -> None:
+    host = _host()
+    path = tmp_path / "photos.txt"
+    path.write_text("".join(f"https://{host}/{n}.jpg\n" for n in range(100)))
+
+    result = _import(service_env, str(path), "--batch-size", "10")
+
+    assert result.returncode == 0, result.stderr
+    progress = re.findall(r"^lines read (\d+)/100 \((\d+)%, \d+/s\)$", result.stderr, re.MULTILINE)
+    assert progress == [(str(n), str(n)) for n in range(10, 101, 10)]
+    assert _photos(database, host).keys() == {f"https://{host}/{n}.jpg" for n in range(100)}
 
 
 def test_two_skip_existing_imports_never_run_at_once(
