@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 
 import pytest
 
-from service.import_formats import NOT_UTF8, UNCLOSED_QUOTE, NoUrlColumn, records
+from service.import_formats import FORMATS, NOT_UTF8, UNCLOSED_QUOTE, NoUrlColumn, records
 from service.validation import MAX_URL_LENGTH, check_photo_url
 
 
@@ -159,3 +161,20 @@ def test_a_url_of_exactly_the_maximum_length_is_good() -> None:
     url = "http://example.com/" + "a" * (MAX_URL_LENGTH - 19)
     assert len(url) == MAX_URL_LENGTH
     assert check_photo_url(url) is None
+
+
+def test_the_command_line_offers_the_formats_and_loads_the_import_only_to_run_it() -> None:
+    from service import cli
+
+    assert cli.IMPORT_FORMATS == FORMATS
+    loaded = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, service.cli; print(sorted(m for m in sys.modules if 'import' in m))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "service.import" not in loaded
