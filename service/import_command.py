@@ -17,7 +17,7 @@ import os
 import stat
 import sys
 from contextlib import ExitStack
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 import peewee
 import psycopg2
@@ -172,6 +172,8 @@ def _queue(config: Config) -> Queue:
     """Confirmed publishing of the imported photos, as `process-pending` does it, once the broker
     was reached and the queue declared: a broker down at the start imports nothing. BrokerDown
     when it cannot be."""
+    from dramatiq.brokers.rabbitmq import RabbitmqBroker
+
     from actors import process_photo  # builds the broker from the environment
     from service.confirmed_publish import ConfirmedPublisher
     from service.publishing import send_all
@@ -179,7 +181,7 @@ def _queue(config: Config) -> Queue:
     # pika logs each failed connection with its traceback; the command says it in one line.
     logging.getLogger("pika").setLevel(logging.CRITICAL)
     try:
-        process_photo.broker.declare_queue(process_photo.queue_name, ensure=True)
+        cast(RabbitmqBroker, process_photo.broker).declare_queue(process_photo.queue_name, ensure=True)
     except BROKER_ERRORS as error:
         raise BrokerDown(repr(error)) from error
     publisher = ConfirmedPublisher(process_photo, config.amqp_url)
