@@ -118,7 +118,9 @@ def run(config: Config, path: str, *, fmt: str, skip_existing: bool, process: bo
             return INTERRUPTED
         except (psycopg2.Error, peewee.DatabaseError, peewee.InterfaceError) as error:
             bad.close()
-            print(f"the database failed: {str(error).strip()}. {_stopped(result, process)}", file=sys.stderr)
+            reason = " ".join(str(error).split())  # psycopg2's messages run over lines
+            ended = "" if reason.endswith((".", "?")) else "."
+            print(f"the database failed: {reason}{ended} {_stopped(result, process)}", file=sys.stderr)
             return RETRY_LATER
     bad.close()
     print(_summary(result, process))
@@ -137,7 +139,9 @@ def _summary(result: ImportResult, process: bool) -> str:
 def _stopped(result: ImportResult, process: bool) -> str:
     """What a run cut short did, where it stopped, and how to finish it."""
     said = _summary(result, process) + ("; the batches committed stay." if result.imported else ".")
-    if not result.read_all:
+    if not result.lines:
+        said += " It stopped before reading a line of data: run the same command again."
+    elif not result.read_all:
         said += (
             f" Stopped after line {result.lines}; the lines after it were not read: the same command"
             " with --skip-existing adds the rest."

@@ -261,6 +261,25 @@ def _copy_waiting_ms(database: Database) -> float:
     return float(row[0] or 0)
 
 
+def test_a_database_that_cannot_be_reached_exits_5_retryable(
+    service_env: dict[str, str], tmp_path: Path
+) -> None:
+    path = tmp_path / "photos.txt"
+    path.write_text(f"https://{_host()}/a.jpg\n")
+    nowhere = {**service_env, "PG_CONNECTION_URI": "postgresql://nobody@127.0.0.1:9/none"}  # the discard port
+
+    result = _import(nowhere, str(path))
+
+    assert result.returncode == 5, result.stderr
+    said = result.stderr.strip().splitlines()[-1]
+    assert said.startswith("the database failed: ")
+    assert said.endswith(
+        "imported 0, skipped 0 bad line(s), 0 already present."
+        " It stopped before reading a line of data: run the same command again."
+    )
+    assert "Traceback" not in result.stderr
+
+
 def test_without_skip_existing_every_line_is_a_photo(
     service_env: dict[str, str], database: Database, tmp_path: Path
 ) -> None:
