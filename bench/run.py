@@ -71,6 +71,13 @@ def _endtoend(quick: bool) -> Section:
     return endtoend.run(quick=quick)
 
 
+def _ingest(quick: bool) -> Section:
+    """The ingest suite (`python -m service import` of a million URLs)."""
+    from bench import ingest
+
+    return ingest.run(quick=quick)
+
+
 SUITES: dict[str, Callable[[bool], Section]] = {
     "thumbnail": _thumbnail,
     "memory": _memory,
@@ -79,6 +86,7 @@ SUITES: dict[str, Callable[[bool], Section]] = {
     "storage": _storage,
     "remote": _remote,
     "endtoend": _endtoend,
+    "ingest": _ingest,
 }
 
 
