@@ -191,9 +191,8 @@ def start_request(db: Database, photo_ids: Sequence[str]) -> None:
     the table against a long `= ANY(array)`.
     """
     db.execute_sql(
-        "UPDATE photos SET attempts = 0, crashes = 0, spared = 0"
-        f" FROM {_IDS} WHERE photos.uuid = ids.uuid AND status = ANY(%s::photo_status[])"
-        " AND (attempts, crashes, spared) <> (0, 0, 0)",
+        f"UPDATE photos SET {FRESH_BUDGET} FROM {_IDS} WHERE photos.uuid = ids.uuid"
+        f" AND status = ANY(%s::photo_status[]) AND {NOT_FRESH}",
         (list(photo_ids), [PENDING, FAILED]),
     )
 
@@ -205,5 +204,8 @@ def mark_sent(db: Database, photo_ids: Sequence[str]) -> None:
     )
 
 
+# What a new request resets (the attempt budget), and the rows it would change.
+FRESH_BUDGET = "attempts = 0, crashes = 0, spared = 0"
+NOT_FRESH = "(attempts, crashes, spared) <> (0, 0, 0)"
 # A list of photo ids as a relation to join (its estimated 100 rows make the planner use the key).
 _IDS = "unnest(%s::uuid[]) AS ids(uuid)"

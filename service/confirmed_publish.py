@@ -26,6 +26,7 @@ import logging
 import os
 import threading
 import time
+from dataclasses import dataclass, field
 from typing import cast
 
 import dramatiq
@@ -47,11 +48,33 @@ SMALL_BATCH = 4
 IDLE_S = 30.0
 
 
+@dataclass
+class Outgoing:
+    """A batch handed to `start` and not yet to `finish`: its messages, and what became of them."""
+
+    photo_ids: list[str]
+    messages: list[dramatiq.Message] = field(default_factory=list)
+    encoded: list[tuple[bytes, int | None]] = field(default_factory=list)
+    until: float = 0.0  # the deadline (time.monotonic())
+    link: Link | None = None  # the link its batch was written on
+    batch: Batch | None = None  # on the wire, not waited for yet
+    indexes: list[int] = field(default_factory=list)  # the batch's messages, as indexes of `messages`
+    acked: set[int] = field(default_factory=set)
+    error: BaseException | None = None
+    resent: bool = False
+
+
 class ConfirmedPublisher:
-    """Sends one message per photo through `actor`, a batch at a time, on `url`'s broker."""
+    """Sends one message per photo through `actor`, a batch at a time, on `url`'s broker.
+
+    `start` writes a batch and returns at once; `finish` waits for its confirms. A caller with
+    many batches (process-pending) starts the next before finishing the last, so that building
+    one overlaps the broker's work on the other; calling the publisher does both in turn.
+    """
 
     def __init__(self, actor: dramatiq.Actor, url: str, *, deadline_s: float = DEADLINE_S) -> None:
         self._actor = actor
+        self._broker = cast(RabbitmqBroker, actor.broker)  # the publish below speaks AMQP
         self._parameters = pika.URLParameters(url)
         self._deadline_s = deadline_s
         self._links = threading.local()  # each thread's Link (gunicorn's threads, the CLI's one)
@@ -61,80 +84,102 @@ class ConfirmedPublisher:
     def __call__(self, photo_ids: list[str]) -> list[str]:
         """Publish a message per photo; return the photos, all queued. PublishInterrupted when the
         broker confirmed only some of them (or none), naming which."""
+        return self.finish(self.start(photo_ids))
+
+    def start(self, photo_ids: list[str]) -> Outgoing:
+        """Build the messages and write them on this thread's link; raise nothing (`finish` will)."""
+        outgoing = Outgoing(photo_ids, until=time.monotonic() + self._deadline_s)
         if len(photo_ids) <= SMALL_BATCH:
-            return one_at_a_time(self._actor.send)(photo_ids)
-        broker = cast(RabbitmqBroker, self._actor.broker)  # the publish below speaks AMQP
-        messages = [self._actor.message(photo_id) for photo_id in photo_ids]
+            return outgoing  # `finish` sends them through the actor
+        outgoing.messages = [self._actor.message(photo_id) for photo_id in photo_ids]
         try:
-            broker.declare_queue(self._actor.queue_name, ensure=True)
-            for message in messages:
-                broker.emit_before("enqueue", message, None)
+            self._broker.declare_queue(self._actor.queue_name, ensure=True)
+            for message in outgoing.messages:
+                self._broker.emit_before("enqueue", message, None)
         except BROKER_ERRORS as error:
             log.warning("Publishing failed before the batch went out: %r", error)
-            raise PublishInterrupted([], photo_ids) from error
-        encoded = [(message.encode(), message.options.get("broker_priority")) for message in messages]
-        acked, failure = self._send([message.message_id for message in messages], encoded)
-        for index in sorted(acked):
-            broker.emit_after("enqueue", messages[index], None)
-        if len(acked) < len(photo_ids):
-            log.warning("The broker confirmed %d of %d messages: %s", len(acked), len(photo_ids), failure)
+            outgoing.error = error
+            return outgoing
+        outgoing.encoded = [(m.encode(), m.options.get("broker_priority")) for m in outgoing.messages]
+        self._write(outgoing, list(range(len(photo_ids))))
+        return outgoing
+
+    def finish(self, outgoing: Outgoing) -> list[str]:
+        """Wait for the batch's confirms; return its photos, all queued, or raise
+        PublishInterrupted naming those queued and the others."""
+        photo_ids = outgoing.photo_ids
+        if len(photo_ids) <= SMALL_BATCH:
+            return one_at_a_time(self._actor.send)(photo_ids)
+        while outgoing.batch is not None and outgoing.link is not None:
+            self._wait(outgoing, outgoing.link, outgoing.batch)
+        for index in sorted(outgoing.acked):
+            self._broker.emit_after("enqueue", outgoing.messages[index], None)
+        if len(outgoing.acked) < len(photo_ids):
+            acked, error = outgoing.acked, outgoing.error
+            log.warning("The broker confirmed %d of %d messages: %s", len(acked), len(photo_ids), error)
             queued = [photo_id for index, photo_id in enumerate(photo_ids) if index in acked]
             not_queued = [photo_id for index, photo_id in enumerate(photo_ids) if index not in acked]
-            raise PublishInterrupted(queued, not_queued) from failure
+            raise PublishInterrupted(queued, not_queued) from error
         return photo_ids
 
-    def _send(
-        self, message_ids: list[str], encoded: list[tuple[bytes, int | None]]
-    ) -> tuple[set[int], BaseException | None]:
-        """Publish on this thread's link; return the indexes the broker queued, and what stopped
-        the others. A kept link found closed under the batch is replaced once."""
-        until = time.monotonic() + self._deadline_s
-        link = self._kept_link()
-        pending = list(range(len(message_ids)))  # indexes not settled yet
-        acked: set[int] = set()
-        while True:
-            reused = link is not None
-            if link is None:
-                link = Link(self._parameters)
-                try:
-                    link.open(until)
-                except Exception as error:
-                    return acked, error
-            queue = self._actor.queue_name
-            frames = publish_frames(link.channel_number, queue, [encoded[i] for i in pending], link.body_max)
-            batch = Batch(frames, [message_ids[i] for i in pending])
-            link.publish(batch, until)
-            acked |= {pending[i] for i in batch.queued()}
-            if batch.returned:
-                # The queue was gone (deleted by hand): declare it again before the next
-                # publish, as RabbitmqBroker.enqueue does.
-                cast(RabbitmqBroker, self._actor.broker).queues_pending.add(queue)
-            if link.is_open and batch.done:
-                self._keep(link)
-                return acked, batch.error
-            self._drop(link)  # closed, or past the deadline with confirms still out
-            unsettled = [pending[i] for i in range(len(pending)) if i not in batch.settled]
-            if not (reused and unsettled and time.monotonic() < until):
-                return acked, batch.error
-            log.info("The kept broker connection closed (%s); sending %d again", link.failure, len(unsettled))
-            pending, link = unsettled, None
+    def _write(self, outgoing: Outgoing, indexes: list[int]) -> None:
+        """Write these messages of the batch on this thread's link (opened if need be)."""
+        try:
+            link = self._link(outgoing.until)
+        except Exception as error:
+            outgoing.error = error
+            return
+        queue = self._actor.queue_name
+        frames = publish_frames(
+            link.channel_number, queue, [outgoing.encoded[i] for i in indexes], link.body_max
+        )
+        outgoing.batch = Batch(frames, [outgoing.messages[i].message_id for i in indexes])
+        outgoing.link, outgoing.indexes = link, indexes
+        link.send(outgoing.batch)
 
-    def _kept_link(self) -> Link | None:
-        """This thread's open link, if it has one worth keeping; after a fork, none (the parent's
-        socket is not this process's to use)."""
+    def _wait(self, outgoing: Outgoing, link: Link, batch: Batch) -> None:
+        """Wait for the batch on its link; send again, once, what a link closed under it left
+        unconfirmed (a kept connection the broker had closed unnoticed)."""
+        link.wait(batch, outgoing.until)
+        outgoing.batch = None
+        outgoing.acked |= {outgoing.indexes[i] for i in batch.queued()}
+        outgoing.error = outgoing.error or batch.error
+        if batch.returned:
+            # The queue was gone (deleted by hand): declare it again before the next publish,
+            # as RabbitmqBroker.enqueue does.
+            self._broker.queues_pending.add(self._actor.queue_name)
+        if batch.done and link.is_open:
+            return
+        closed = not link.is_open
+        self._drop(link)  # closed, or past the deadline with confirms still out
+        unsettled = [outgoing.indexes[i] for i in range(len(outgoing.indexes)) if i not in batch.settled]
+        if closed and unsettled and not outgoing.resent and time.monotonic() < outgoing.until:
+            log.info("The broker connection closed (%s); sending %d again", link.failure, len(unsettled))
+            outgoing.resent, outgoing.error = True, None
+            self._write(outgoing, unsettled)
+
+    def _link(self, until: float) -> Link:
+        """This thread's open link, or a new one. After a fork, the parent's is not this
+        process's to use; one idle too long has stopped sending heartbeats."""
         link: Link | None = getattr(self._links, "link", None)
-        self._links.link = None
-        if link is None or link.pid != os.getpid():
-            return None
-        if time.monotonic() - link.used_at > IDLE_S:
+        if link is not None and link.pid != os.getpid():
+            link = None
+        if link is not None and time.monotonic() - link.used_at > IDLE_S:
             link.close()
             self._drop(link)
-            return None
-        link.refresh()
-        if not link.is_open:
-            log.info("The kept broker connection had closed (%s); opening another", link.failure)
-            self._drop(link)
-            return None
+            link = None
+        if link is not None:
+            link.refresh()
+            if not link.is_open:
+                log.info("The kept broker connection had closed (%s); opening another", link.failure)
+                self._drop(link)
+                link = None
+        if link is None:
+            link = Link(self._parameters)
+            link.open(until)
+            self._links.link = link
+            with self._kept_lock:
+                self._kept.add(link)
         return link
 
     def close(self) -> None:
@@ -145,12 +190,9 @@ class ConfirmedPublisher:
             if link.pid == os.getpid():
                 link.drop()
 
-    def _keep(self, link: Link) -> None:
-        self._links.link = link
-        with self._kept_lock:
-            self._kept.add(link)
-
     def _drop(self, link: Link) -> None:
         link.drop()
+        if getattr(self._links, "link", None) is link:
+            self._links.link = None
         with self._kept_lock:
             self._kept.discard(link)

@@ -53,8 +53,11 @@ class Batch:
         # Tag n of the batch confirms its message n - first_tag; with `multiple`, every one up to
         # it not confirmed yet. Tags before the batch's first belong to batches already settled.
         last = method.delivery_tag - self.first_tag
-        for index in range(self._floor, last + 1) if method.multiple else (last,):
-            if index < 0 or index in self.settled:
+        if last < 0:
+            return
+        size = len(self.message_ids)
+        for index in range(self._floor, min(last + 1, size)) if method.multiple else (last,):
+            if index >= size or index in self.settled:
                 continue
             self.settled.add(index)
             if isinstance(method, Basic.Ack):
@@ -70,8 +73,8 @@ class Batch:
 
 
 class Link:
-    """One connection, one channel in confirm mode; its loop runs only inside `open`, `refresh`
-    and `publish`, each bounded by a deadline (time.monotonic())."""
+    """One connection, one channel in confirm mode; its loop runs only inside `open`, `refresh`,
+    `wait` and `close`, each bounded by a deadline (time.monotonic())."""
 
     def __init__(self, parameters: pika.URLParameters) -> None:
         self.pid = os.getpid()
@@ -82,7 +85,7 @@ class Link:
         self._channel: Channel | None = None
         self._ready = False  # the channel is in confirm mode
         self._tags = 0  # publishes on the channel so far
-        self._batch: Batch | None = None
+        self._outstanding: list[Batch] = []  # sent, not all confirmed yet, in the order sent
         self._done: Callable[[], bool] = lambda: True
 
     @property
@@ -117,20 +120,24 @@ class Link:
         """Handle what arrived while the link was idle (a close, heartbeats), without waiting."""
         self._run(time.monotonic(), lambda: False)
 
-    def publish(self, batch: Batch, until: float) -> None:
-        """Write the batch's frames and wait for its confirms, until the deadline or a close."""
+    def send(self, batch: Batch) -> None:
+        """Write the batch's frames (they go out while the loop runs, in `wait`)."""
         assert self._connection is not None
         batch.first_tag = self._tags + 1
         self._tags += len(batch.message_ids)
-        self._batch = batch
+        self._outstanding.append(batch)
         self.used_at = time.monotonic()
         # pika has no public way to write frames already marshalled; this is what its
         # basic_publish ends with, once per frame.
         self._connection._output_marshaled_frames([batch.frames])
-        try:
+
+    def wait(self, batch: Batch, until: float) -> None:
+        """Run the loop (sending what was written, reading confirms) until the batch is settled,
+        the link closes or the deadline passes."""
+        if self._connection is not None:
             self._run(until, lambda: batch.done or self.failure is not None)
-        finally:
-            self._batch = None
+        if batch in self._outstanding:
+            self._outstanding.remove(batch)
         if not batch.done:
             batch.error = batch.error or self.failure or TimeoutError("no confirm before the deadline")
 
@@ -144,6 +151,7 @@ class Link:
     def drop(self) -> None:
         """Abort the connection (a peer gone silent, a deadline passed) and free the loop."""
         self._ready = False
+        self.failure = self.failure or ConnectionError("the publisher's connection was dropped")
         connection, self._connection = self._connection, None
         if connection is None:
             return
@@ -189,17 +197,19 @@ class Link:
         self._wake()
 
     def _confirmed(self, frame: Any) -> None:
-        if self._batch is not None:
-            self._batch.confirmed(frame.method)
-            self._wake()
+        for batch in self._outstanding:
+            batch.confirmed(frame.method)
+        self._wake()
 
     def _returned(self, channel: Channel, method: Any, properties: Any, body: bytes) -> None:
         # Unroutable (no queue took it): the ack that follows does not make it queued.
-        if self._batch is not None:
-            self._batch.returned.add(_message_id(body))
-            self._batch.error = self._batch.error or RuntimeError(
-                f"the broker returned a message: {method.reply_text}"
-            )
+        message_id = _message_id(body)
+        for batch in self._outstanding:
+            if message_id in batch.message_ids:
+                batch.returned.add(message_id)
+                batch.error = batch.error or RuntimeError(
+                    f"the broker returned a message: {method.reply_text}"
+                )
 
     def _failed_to_open(self, connection: pika.SelectConnection, error: BaseException | str) -> None:
         self.failure = self.failure or (
