@@ -188,7 +188,7 @@ class ConfirmedPublisher:
             kept, self._kept = self._kept, set()
         for link in kept:
             if link.pid == os.getpid():
-                link.drop()
+                link.close()
 
     def _drop(self, link: Link) -> None:
         link.drop()

@@ -142,10 +142,13 @@ class Link:
             batch.error = batch.error or self.failure or TimeoutError("no confirm before the deadline")
 
     def close(self) -> None:
-        """Close politely (a link left idle too long); drop it if the broker does not answer."""
+        """Close politely (a link left idle, a publisher shut down), then drop what remains."""
         if self._connection is not None and self._connection.is_open:
             self._connection.close()
-            self._run(time.monotonic() + CLOSE_GRACE_S, lambda: self.failure is not None)
+            self._run(
+                time.monotonic() + CLOSE_GRACE_S,
+                lambda: self._connection is None or self._connection.is_closed,
+            )
         self.drop()
 
     def drop(self) -> None:
@@ -158,7 +161,9 @@ class Link:
         ioloop = connection.ioloop
         try:
             if not connection.is_closed:
-                connection._adapter_disconnect_stream()  # pika has no public abort
+                # pika has no public abort; its stream-lost handler expects the reason set first.
+                connection._error = self.failure
+                connection._adapter_disconnect_stream()
                 ioloop.call_later(CLOSE_GRACE_S, ioloop.stop)
                 ioloop.start()
         except Exception as error:
