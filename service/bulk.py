@@ -29,7 +29,7 @@ from models import FAILED, PENDING, Photo
 from pipeline.claims import FRESH_BUDGET, NOT_FRESH
 from service.publishing import PublishInterrupted, mark_queued
 
-BATCH_SIZE = 1000
+BATCH_SIZE = 3000  # rows per page: larger pages keep more of the broker busy per round trip
 
 # A page of candidates in keyset order, their budget made fresh in the same statement.
 _PAGE = f"""
