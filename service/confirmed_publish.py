@@ -34,7 +34,8 @@ import pika
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
 from service.amqp_frames import publish_frames
-from service.publisher_link import Batch, Link
+from service.publish_batch import Batch
+from service.publisher_link import Link
 from service.publishing import BROKER_ERRORS, PublishInterrupted, one_at_a_time
 
 log = logging.getLogger(__name__)
