@@ -182,6 +182,7 @@ def _section(
         "Medians over gunicorn (1 worker process, 4 threads) on loopback, no worker running. /stats reads "
         "the counts the triggers keep (schema/0007), not count(*). POST publishes its 1000 messages as one "
         f"batch with pipelined confirms (p90 {statistics.quantiles(posts, n=10)[-1] * 1000:.0f} ms); "
-        "process-pending does the same a page of 1000 at a time, as a subprocess (its start included)."
+        "process-pending does the same a page of 3000 at a time, the next page written before the last is "
+        "confirmed, as a subprocess (its start included)."
     )
     return section

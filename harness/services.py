@@ -91,6 +91,18 @@ def consumers_of(services: RunServices, queue: str) -> int:
     return int(counts.get(queue, 0))
 
 
+def close_connections(services: RunServices) -> None:
+    """Have RabbitMQ close every client connection to the run's vhost (as a restart would)."""
+    _rabbitmqctl("close_all_connections", "--vhost", services.vhost, "closed by a test")
+
+
+def running_connections(services: RunServices) -> int:
+    """How many client connections to the run's vhost are running: not being closed by the
+    broker (which waits up to 30 s for a client's answer before it lets a closed one go)."""
+    listing = _rabbitmqctl("list_connections", "--no-table-headers", "vhost", "state")
+    return sum(1 for line in listing.splitlines() if line.split("\t") == [services.vhost, "running"])
+
+
 def set_policy(services: RunServices, name: str, pattern: str, definition: str) -> None:
     """Apply a RabbitMQ policy to the queues of the run's vhost whose names match `pattern`."""
     _rabbitmqctl("set_policy", "-p", services.vhost, "--apply-to", "queues", name, pattern, definition)

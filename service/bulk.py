@@ -5,6 +5,12 @@ shift nor repeat the pages, and sends one confirmed message per photo, a page at
 confirmed less than `skip_queued_within_s` ago (photos.queued_at) are left alone, so running it
 twice queues nothing the second time while those messages wait in the queue; a duplicate would
 be harmless anyway (the worker skips a photo that is done or held by another worker).
+
+The database's part runs on a thread of its own, overlapping the publishing: while a page's
+messages go out and their confirms come back, the next page is read, its photos given a fresh
+budget (one statement does both, as `send_all` does before it publishes), and the page before is
+marked queued. A broker failure stops the run; the page read ahead then had its budget reset
+without a message, as any request the broker refuses does.
 """
 
 from __future__ import annotations
@@ -12,43 +18,112 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
-from typing import TextIO
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from typing import Any, Protocol, TextIO
+from uuid import UUID
 
-from peewee import SQL, fn
+from peewee import SQL, Database, fn
 
-from models import Photo, after_position
-from service.publishing import Publish, send_all
+from models import FAILED, PENDING, Photo
+from pipeline.claims import FRESH_BUDGET, NOT_FRESH
+from service.publishing import PublishInterrupted, mark_queued
 
-BATCH_SIZE = 1000
+BATCH_SIZE = 3000  # rows per page: larger pages keep more of the broker busy per round trip
+
+# A page of candidates in keyset order, their budget made fresh in the same statement.
+_PAGE = f"""
+WITH page AS (
+    SELECT uuid, created_at FROM photos
+    WHERE status = %s AND (queued_at IS NULL OR queued_at < now() - make_interval(secs => %s))
+    AND (created_at, uuid) > (%s, %s)
+    ORDER BY created_at, uuid LIMIT %s
+), fresh AS (
+    UPDATE photos SET {FRESH_BUDGET} FROM page
+    WHERE photos.uuid = page.uuid AND photos.status = ANY(%s::photo_status[]) AND {NOT_FRESH}
+)
+SELECT uuid, created_at FROM page ORDER BY created_at, uuid
+"""
+# Before every row of the table: where the first page starts.
+_START = (datetime(1, 1, 1), str(UUID(int=0)))
+
+Page = list[tuple[str, datetime]]
+
+
+class Pipelined(Protocol):
+    """A publisher whose batches can be written before the last one is confirmed
+    (service.confirmed_publish.ConfirmedPublisher)."""
+
+    def start(self, photo_ids: list[str]) -> Any: ...
+
+    def finish(self, outgoing: Any) -> list[str]: ...
 
 
 def queue_by_status(
-    publish: Publish,
+    publisher: Pipelined,
     *,
     status: str,
     skip_queued_within_s: int,
     batch_size: int = BATCH_SIZE,
     progress: Callable[[int, int], None] | None = None,
 ) -> int:
-    """Send a message for every photo in `status` not queued recently; return how many were sent."""
+    """Send a message for every photo in `status` not queued recently; return how many were sent.
+
+    A page is written to the broker before the one before it is confirmed, so that building
+    its messages overlaps the broker's work on the other.
+    """
+    db: Database = Photo._meta.database
     recently = fn.now() - SQL("make_interval(secs => %s)", (skip_queued_within_s,))
-    candidates = Photo.select(Photo.uuid, Photo.created_at).where(
-        (Photo.status == status) & (Photo.queued_at.is_null() | (Photo.queued_at < recently))
+    total = (
+        Photo.select()
+        .where((Photo.status == status) & (Photo.queued_at.is_null() | (Photo.queued_at < recently)))
+        .count()
     )
-    total = candidates.count()
+
+    def read_page(after: tuple[datetime, str]) -> Page:
+        cursor = db.execute_sql(_PAGE, (status, skip_queued_within_s, *after, batch_size, [PENDING, FAILED]))
+        return [(str(uuid), created_at) for uuid, created_at in cursor.fetchall()]
+
     sent = 0
-    after = None
-    while True:
-        query = candidates
-        if after is not None:
-            query = query.where(after_position(*after))
-        batch = list(query.order_by(Photo.created_at, Photo.uuid).limit(batch_size))
-        if not batch:
-            return sent
-        sent += len(send_all(publish, [str(photo.uuid) for photo in batch]))
-        if progress is not None:
-            progress(sent, max(total, sent))
-        after = (batch[-1].created_at, batch[-1].uuid)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="bulk-database") as database:
+
+        def settle(outgoing: Any, then: Any = None) -> None:
+            """Wait for a page's confirms and mark its photos queued (in the background)."""
+            nonlocal sent
+            try:
+                queued = publisher.finish(outgoing)
+            except PublishInterrupted as interrupted:
+                stopped = interrupted
+                if then is not None:  # the next page is out too: learn what became of it
+                    try:
+                        stopped = _joined(stopped, PublishInterrupted(publisher.finish(then), []))
+                    except PublishInterrupted as also:
+                        stopped = _joined(stopped, also)
+                database.submit(mark_queued, stopped.queued).result()
+                raise stopped from interrupted.__cause__
+            database.submit(mark_queued, queued)
+            sent += len(queued)
+            if progress is not None:
+                progress(sent, max(total, sent))
+
+        try:
+            ahead = database.submit(read_page, _START)
+            out: Any = None
+            while page := ahead.result():
+                ahead = database.submit(read_page, (page[-1][1], page[-1][0]))
+                outgoing = publisher.start([photo_id for photo_id, _ in page])
+                if out is not None:
+                    settle(out, then=outgoing)
+                out = outgoing
+            if out is not None:
+                settle(out)
+        finally:
+            database.submit(db.close)  # the thread's own connection
+    return sent
+
+
+def _joined(first: PublishInterrupted, second: PublishInterrupted) -> PublishInterrupted:
+    return PublishInterrupted(first.queued + second.queued, first.not_queued + second.not_queued)
 
 
 class ProgressBar:

@@ -119,9 +119,10 @@ def _process_pending(config: Config, args: argparse.Namespace) -> int:
     from service.confirmed_publish import ConfirmedPublisher
 
     init_db(config)
+    publisher = ConfirmedPublisher(process_photo, config.amqp_url)
     try:
         sent = bulk_queue.queue_by_status(
-            ConfirmedPublisher(process_photo, config.amqp_url),
+            publisher,
             status=args.status,
             skip_queued_within_s=config.lease_s
             if args.skip_queued_within is None
@@ -132,6 +133,8 @@ def _process_pending(config: Config, args: argparse.Namespace) -> int:
     except PublishInterrupted as interrupted:
         print(f"the broker failed: {interrupted}. Run the command again.", file=sys.stderr)
         return 1
+    finally:
+        publisher.close()
     print(f"{sent} {args.status} photo(s) queued")
     return 0
 

@@ -2,9 +2,10 @@
 
 `RabbitmqBroker.enqueue` publishes on pika's BlockingChannel, which in confirm mode waits for each
 message's confirm before the next publish: 1000 photos, 1000 round trips. Here a batch goes out
-on a connection and channel of its own (pika's SelectConnection, whose I/O loop runs in the
-calling thread) in confirm mode, and the confirms are collected as RabbitMQ sends them (one ack
-may confirm many, `multiple`). That is RabbitMQ's "publish a batch, then wait for its confirms".
+on a connection and channel of the calling thread's own, in confirm mode, kept open between
+batches (service/publisher_link.py), its frames written in one go (service/amqp_frames.py); the
+confirms are collected as RabbitMQ sends them (one ack may confirm many, `multiple`). That is
+RabbitMQ's "publish a batch, then wait for its confirms".
 
 What goes on the wire is what `process_photo.send` sends: the message built by the actor, its
 `encode()` as the body, exchange "", the queue's name as routing key, delivery mode 2, the
@@ -12,199 +13,187 @@ actor's broker priority, `mandatory` (an unroutable message comes back); the que
 first, and the broker's middleware hears before_enqueue and after_enqueue as for a send. A photo
 counts as queued only once the broker acked its message; a nack, a return, a channel or
 connection that closes, or no confirm by the deadline leaves it not queued. The deadline bounds
-the whole call: a connection that will not close in time is dropped. A batch of a few messages
-goes through `actor.send` instead, on the broker's own open channel.
+the whole call. A kept connection that closes under a batch (the broker closed it while it was
+idle, unnoticed) is replaced once, and the messages it left unconfirmed go out again on the new
+one: a message may then be queued twice, which the worker tolerates (it skips a photo that is
+done or held), but none is reported queued unconfirmed. A batch of a few messages goes through
+`actor.send` instead, on the broker's own open channel.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-from typing import Any, cast
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import cast
 
 import dramatiq
 import pika
-import pika.exceptions
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
-from pika.channel import Channel
-from pika.spec import Basic
 
+from service.amqp_frames import publish_frames
+from service.publish_batch import Batch
+from service.publisher_link import Link
 from service.publishing import BROKER_ERRORS, PublishInterrupted, one_at_a_time
 
 log = logging.getLogger(__name__)
 
 # The longest a batch may wait for its connection and its confirms.
 DEADLINE_S = 10.0
-# After the deadline, how long a closing connection may take before it is dropped.
-CLOSE_GRACE_S = 1.0
-# Batches this small go one message at a time (the broker's own channel, already open): a
-# connection of their own would cost more than the round trips it saves.
+# Batches this small go one message at a time (the broker's own channel, already open).
 SMALL_BATCH = 4
+# A link idle this long is closed and a new one opened: well within the heartbeat interval the
+# broker proposes (60 s), whose heartbeats an idle link, its loop not running, does not send.
+IDLE_S = 30.0
+
+
+@dataclass
+class Outgoing:
+    """A batch handed to `start` and not yet to `finish`: its messages, and what became of them."""
+
+    photo_ids: list[str]
+    messages: list[dramatiq.Message] = field(default_factory=list)
+    encoded: list[tuple[bytes, int | None]] = field(default_factory=list)
+    until: float = 0.0  # the deadline (time.monotonic())
+    link: Link | None = None  # the link its batch was written on
+    batch: Batch | None = None  # on the wire, not waited for yet
+    indexes: list[int] = field(default_factory=list)  # the batch's messages, as indexes of `messages`
+    acked: set[int] = field(default_factory=set)
+    error: BaseException | None = None
+    resent: bool = False
 
 
 class ConfirmedPublisher:
-    """Sends one message per photo through `actor`, a batch at a time, on `url`'s broker."""
+    """Sends one message per photo through `actor`, a batch at a time, on `url`'s broker.
+
+    `start` writes a batch and returns at once; `finish` waits for its confirms. A caller with
+    many batches (process-pending) starts the next before finishing the last, so that building
+    one overlaps the broker's work on the other; calling the publisher does both in turn.
+    """
 
     def __init__(self, actor: dramatiq.Actor, url: str, *, deadline_s: float = DEADLINE_S) -> None:
         self._actor = actor
+        self._broker = cast(RabbitmqBroker, actor.broker)  # the publish below speaks AMQP
         self._parameters = pika.URLParameters(url)
         self._deadline_s = deadline_s
+        self._links = threading.local()  # each thread's Link (gunicorn's threads, the CLI's one)
+        self._kept: set[Link] = set()  # every thread's, for `close`
+        self._kept_lock = threading.Lock()
 
     def __call__(self, photo_ids: list[str]) -> list[str]:
         """Publish a message per photo; return the photos, all queued. PublishInterrupted when the
         broker confirmed only some of them (or none), naming which."""
+        return self.finish(self.start(photo_ids))
+
+    def start(self, photo_ids: list[str]) -> Outgoing:
+        """Build the messages and write them on this thread's link; raise nothing (`finish` will)."""
+        outgoing = Outgoing(photo_ids, until=time.monotonic() + self._deadline_s)
         if len(photo_ids) <= SMALL_BATCH:
-            return one_at_a_time(self._actor.send)(photo_ids)
-        broker = cast(RabbitmqBroker, self._actor.broker)  # the publish below speaks AMQP
-        messages = [self._actor.message(photo_id) for photo_id in photo_ids]
+            return outgoing  # `finish` sends them through the actor
+        outgoing.messages = [self._actor.message(photo_id) for photo_id in photo_ids]
         try:
-            broker.declare_queue(self._actor.queue_name, ensure=True)
-            for message in messages:
-                broker.emit_before("enqueue", message, None)
+            self._broker.declare_queue(self._actor.queue_name, ensure=True)
+            for message in outgoing.messages:
+                self._broker.emit_before("enqueue", message, None)
         except BROKER_ERRORS as error:
             log.warning("Publishing failed before the batch went out: %r", error)
-            raise PublishInterrupted([], photo_ids) from error
-        batch = _Batch(self._parameters, self._actor.queue_name, messages, self._deadline_s)
-        acked = batch.run()
+            outgoing.error = error
+            return outgoing
+        outgoing.encoded = [(m.encode(), m.options.get("broker_priority")) for m in outgoing.messages]
+        self._write(outgoing, list(range(len(photo_ids))))
+        return outgoing
+
+    def finish(self, outgoing: Outgoing) -> list[str]:
+        """Wait for the batch's confirms; return its photos, all queued, or raise
+        PublishInterrupted naming those queued and the others."""
+        photo_ids = outgoing.photo_ids
+        if len(photo_ids) <= SMALL_BATCH:
+            return one_at_a_time(self._actor.send)(photo_ids)
+        while outgoing.batch is not None and outgoing.link is not None:
+            self._wait(outgoing, outgoing.link, outgoing.batch)
+        for index in sorted(outgoing.acked):
+            self._broker.emit_after("enqueue", outgoing.messages[index], None)
+        if len(outgoing.acked) < len(photo_ids):
+            acked, error = outgoing.acked, outgoing.error
+            log.warning("The broker confirmed %d of %d messages: %s", len(acked), len(photo_ids), error)
+            queued = [photo_id for index, photo_id in enumerate(photo_ids) if index in acked]
+            not_queued = [photo_id for index, photo_id in enumerate(photo_ids) if index not in acked]
+            raise PublishInterrupted(queued, not_queued) from error
+        return photo_ids
+
+    def _write(self, outgoing: Outgoing, indexes: list[int]) -> None:
+        """Write these messages of the batch on this thread's link (opened if need be)."""
+        try:
+            link = self._link(outgoing.until)
+        except Exception as error:
+            outgoing.error = error
+            return
+        queue = self._actor.queue_name
+        frames = publish_frames(
+            link.channel_number, queue, [outgoing.encoded[i] for i in indexes], link.body_max
+        )
+        outgoing.batch = Batch(frames, [outgoing.messages[i].message_id for i in indexes])
+        outgoing.link, outgoing.indexes = link, indexes
+        link.send(outgoing.batch)
+
+    def _wait(self, outgoing: Outgoing, link: Link, batch: Batch) -> None:
+        """Wait for the batch on its link; send again, once, what a link closed under it left
+        unconfirmed (a kept connection the broker had closed unnoticed)."""
+        link.wait(batch, outgoing.until)
+        outgoing.batch = None
+        outgoing.acked |= {outgoing.indexes[i] for i in batch.queued()}
+        outgoing.error = outgoing.error or batch.error
         if batch.returned:
             # The queue was gone (deleted by hand): declare it again before the next publish,
             # as RabbitmqBroker.enqueue does.
-            broker.queues_pending.add(self._actor.queue_name)
-        for index in sorted(acked):
-            broker.emit_after("enqueue", messages[index], None)
-        queued = [photo_id for index, photo_id in enumerate(photo_ids) if index in acked]
-        if len(queued) < len(photo_ids):
-            log.warning(
-                "The broker confirmed %d of %d messages: %s", len(queued), len(photo_ids), batch.error
-            )
-            not_queued = [photo_id for index, photo_id in enumerate(photo_ids) if index not in acked]
-            raise PublishInterrupted(queued, not_queued) from batch.error
-        return queued
-
-
-class _Batch:
-    """One connection, one channel in confirm mode, the batch's messages, their confirms."""
-
-    def __init__(
-        self, parameters: pika.URLParameters, queue: str, messages: list[dramatiq.Message], deadline_s: float
-    ) -> None:
-        self._parameters = parameters
-        self._queue = queue
-        self._messages = messages
-        self._deadline_s = deadline_s
-        self._acked: set[int] = set()  # indexes into messages
-        self._settled: set[int] = set()  # acked or nacked
-        self._floor = 0  # every index below it is settled
-        self.returned: set[str] = set()  # message ids the broker returned (unroutable)
-        self.error: BaseException | None = None
-        self._connection: pika.SelectConnection | None = None
-
-    def run(self) -> set[int]:
-        """Publish and wait for the confirms (or the deadline); return the indexes acked."""
-        self._connection = pika.SelectConnection(
-            self._parameters,
-            on_open_callback=self._opened,
-            on_open_error_callback=self._failed_to_open,
-            on_close_callback=self._closed,
-        )
-        ioloop = self._connection.ioloop
-        ioloop.call_later(self._deadline_s, self._too_late)
-        try:
-            ioloop.start()
-        except Exception as error:  # pika's own (an assertion when a handshake is cut short)
-            self.error = self.error or error
-        finally:
-            if not self._connection.is_closed:
-                self._drop(ioloop)
-            ioloop.close()  # its waker's socket pair
-        ids = [message.message_id for message in self._messages]
-        return {index for index in self._acked if ids[index] not in self.returned}
-
-    def _drop(self, ioloop: Any) -> None:
-        """Abort a connection that did not close (a peer gone silent, a handshake cut short),
-        and let the loop run until pika has let go of its socket."""
-        assert self._connection is not None
-        try:
-            self._connection._adapter_disconnect_stream()  # pika has no public abort
-            ioloop.call_later(CLOSE_GRACE_S, ioloop.stop)
-            ioloop.start()
-        except Exception as error:
-            log.debug("Dropping a batch's connection: %r", error)
-
-    def _opened(self, connection: pika.SelectConnection) -> None:
-        connection.channel(on_open_callback=self._channel_opened)
-
-    def _channel_opened(self, channel: Channel) -> None:
-        channel.add_on_close_callback(self._channel_closed)
-        channel.add_on_return_callback(self._returned_message)
-        channel.confirm_delivery(ack_nack_callback=self._confirmed, callback=lambda _: self._publish(channel))
-
-    def _publish(self, channel: Channel) -> None:
-        for message in self._messages:
-            channel.basic_publish(
-                exchange="",
-                routing_key=self._queue,
-                body=message.encode(),
-                properties=pika.BasicProperties(
-                    delivery_mode=2, priority=message.options.get("broker_priority")
-                ),
-                mandatory=True,
-            )
-
-    def _confirmed(self, frame: Any) -> None:
-        method = frame.method
-        # Delivery tags count this channel's publishes from 1: tag n confirms message n - 1, and
-        # with `multiple` every message up to it not confirmed yet.
-        last = method.delivery_tag - 1
-        for index in range(self._floor, last + 1) if method.multiple else (last,):
-            if index in self._settled:
-                continue
-            self._settled.add(index)
-            if isinstance(method, Basic.Ack):
-                self._acked.add(index)
-            else:
-                self.error = self.error or RuntimeError(f"the broker refused (nack) message {index + 1}")
-        while self._floor in self._settled:
-            self._floor += 1
-        if self._floor == len(self._messages):
-            self._finish()
-
-    def _returned_message(self, channel: Channel, method: Any, properties: Any, body: bytes) -> None:
-        # Unroutable (no queue took it): the ack that follows does not make it queued.
-        self.returned.add(json.loads(body)["message_id"])
-        self.error = self.error or RuntimeError(f"the broker returned a message: {method.reply_text}")
-
-    def _too_late(self) -> None:
-        self.error = self.error or TimeoutError(f"no confirm within {self._deadline_s} s")
-        assert self._connection is not None
-        if not self._connection.is_open:  # still opening: closing it would trip pika; stop
-            self._connection.ioloop.stop()
+            self._broker.queues_pending.add(self._actor.queue_name)
+        if batch.done and link.is_open:
             return
-        self._finish()
-        # A peer that went silent never answers the close: stop waiting for it soon.
-        self._connection.ioloop.call_later(CLOSE_GRACE_S, self._connection.ioloop.stop)
+        closed = not link.is_open
+        self._drop(link)  # closed, or past the deadline with confirms still out
+        unsettled = [outgoing.indexes[i] for i in range(len(outgoing.indexes)) if i not in batch.settled]
+        if closed and unsettled and not outgoing.resent and time.monotonic() < outgoing.until:
+            log.info("The broker connection closed (%s); sending %d again", link.failure, len(unsettled))
+            outgoing.resent, outgoing.error = True, None
+            self._write(outgoing, unsettled)
 
-    def _finish(self) -> None:
-        """Close the connection; its close callback stops the loop."""
-        assert self._connection is not None
-        if self._connection.is_closed or self._connection.is_closing:
-            return
-        try:
-            self._connection.close()
-        except pika.exceptions.ConnectionWrongStateError:  # not open yet and cannot be closed
-            self._connection.ioloop.stop()
+    def _link(self, until: float) -> Link:
+        """This thread's open link, or a new one. After a fork, the parent's is not this
+        process's to use; one idle too long has stopped sending heartbeats."""
+        link: Link | None = getattr(self._links, "link", None)
+        if link is not None and link.pid != os.getpid():
+            link = None
+        if link is not None and time.monotonic() - link.used_at > IDLE_S:
+            link.close()
+            self._drop(link)
+            link = None
+        if link is not None:
+            link.refresh()
+            if not link.is_open:
+                log.info("The kept broker connection had closed (%s); opening another", link.failure)
+                self._drop(link)
+                link = None
+        if link is None:
+            link = Link(self._parameters)
+            link.open(until)
+            self._links.link = link
+            with self._kept_lock:
+                self._kept.add(link)
+        return link
 
-    def _failed_to_open(self, connection: pika.SelectConnection, error: BaseException | str) -> None:
-        self.error = self.error or (
-            error if isinstance(error, BaseException) else ConnectionError(str(error))
-        )
-        connection.ioloop.stop()
+    def close(self) -> None:
+        """Drop every thread's kept connection (at shutdown, when no batch is out)."""
+        with self._kept_lock:
+            kept, self._kept = self._kept, set()
+        for link in kept:
+            if link.pid == os.getpid():
+                link.close()
 
-    def _channel_closed(self, channel: Channel, reason: BaseException) -> None:
-        self.error = self.error or reason
-        self._finish()
-
-    def _closed(self, connection: pika.SelectConnection, reason: BaseException) -> None:
-        if len(self._settled) < len(self._messages):
-            self.error = self.error or reason
-        connection.ioloop.stop()
+    def _drop(self, link: Link) -> None:
+        link.drop()
+        if getattr(self._links, "link", None) is link:
+            self._links.link = None
+        with self._kept_lock:
+            self._kept.discard(link)

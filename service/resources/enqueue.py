@@ -24,8 +24,7 @@ class EnqueuePhotos:
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         validation.require_json(req)
         photo_ids = validation.parse_photo_ids(validation.read_body(req))
-        query = Photo.select(Photo.uuid, Photo.status).where(Photo.uuid.in_(photo_ids)).tuples()
-        statuses = {str(uuid): status for uuid, status in cast(Iterable[tuple[object, str]], query)}
+        statuses = _statuses(photo_ids)
         eligible = [photo_id for photo_id in photo_ids if statuses.get(photo_id) in ELIGIBLE]
         skipped = [
             {"uuid": photo_id, "reason": _skip_reason(statuses.get(photo_id))}
@@ -35,6 +34,17 @@ class EnqueuePhotos:
         queued = send_all(self._publish, eligible)
         resp.status = falcon.HTTP_202
         resp.media = {"queued": queued, "skipped": skipped}
+
+
+def _statuses(photo_ids: list[str]) -> dict[str, str]:
+    """The status of each photo that exists. The ids join as a set: `uuid IN (...)` with 1000
+    parameters costs the planner and the driver several times the lookup itself."""
+    cursor = Photo._meta.database.execute_sql(
+        "SELECT photos.uuid::text, status::text FROM photos"
+        " JOIN unnest(%s::uuid[]) AS ids(uuid) ON photos.uuid = ids.uuid",
+        (photo_ids,),
+    )
+    return dict(cast(Iterable[tuple[str, str]], cursor.fetchall()))
 
 
 def _skip_reason(status: str | None) -> str:

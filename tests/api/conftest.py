@@ -18,17 +18,19 @@ from service.confirmed_publish import ConfirmedPublisher
 
 
 @pytest.fixture
-def client(config: Config, database: Database, actors_package: Any) -> falcon.testing.TestClient:
+def client(config: Config, database: Database, actors_package: Any) -> Iterator[falcon.testing.TestClient]:
+    publisher = ConfirmedPublisher(actors_package.process_photo, config.amqp_url)
     app = create_app(
         config,
         db=database,
-        publish=ConfirmedPublisher(actors_package.process_photo, config.amqp_url),
+        publish=publisher,
         health_checks={
             "database": functools.partial(database_check, database),
             "broker": functools.partial(broker_check, actors_package.broker, QUEUE),
         },
     )
-    return falcon.testing.TestClient(app)
+    yield falcon.testing.TestClient(app)
+    publisher.close()  # its kept broker connection
 
 
 @pytest.fixture(autouse=True)

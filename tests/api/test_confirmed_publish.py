@@ -25,8 +25,10 @@ LIMIT = "photo-processor-limit"
 
 
 @pytest.fixture
-def publisher(config: Config, actors_package: Any) -> ConfirmedPublisher:
-    return ConfirmedPublisher(actors_package.process_photo, config.amqp_url)
+def publisher(config: Config, actors_package: Any) -> Iterator[ConfirmedPublisher]:
+    publisher = ConfirmedPublisher(actors_package.process_photo, config.amqp_url)
+    yield publisher
+    publisher.close()
 
 
 @pytest.fixture
