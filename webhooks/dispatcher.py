@@ -27,8 +27,9 @@ log = logging.getLogger(__name__)
 
 POLL_S = 1.0
 PRUNE_EVERY_S = 60.0
-# A claimed event is due again this long after its delivery's deadline, if nobody recorded it.
-LEASE_MARGIN_S = 30.0
+# A claimed event is due again this long after its delivery's deadline, if nobody recorded it
+# (its worker died): the delivery itself is cut at WEBHOOK_TIMEOUT_S.
+LEASE_MARGIN_S = 5.0
 
 
 class Result(NamedTuple):
@@ -98,7 +99,7 @@ class WebhookDispatcher(threading.Thread):
         self._record()
         free = len(self._senders) - len(self._in_flight)
         if free > 0 and not self._stopped.is_set():
-            lease_s = self._config.webhook_timeout_s + LEASE_MARGIN_S
+            lease_s = 2 * self._config.webhook_timeout_s + LEASE_MARGIN_S
             for event in outbox.claim_due(self._db, limit=free, lease_s=lease_s):
                 self._in_flight[event.id] = event
                 self._work.put(event)
