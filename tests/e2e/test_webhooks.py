@@ -19,6 +19,7 @@ from peewee import Database
 from harness import proc_tree
 from harness.imageserver import ImageServer, Reply
 from harness.polling import wait_until
+from harness.service_processes import BIN, ServiceProcess, free_port
 from harness.webhook_receiver import WebhookReceiver
 from pipeline import claims
 from tests.e2e.reliability import expect, fault, fresh_worker, running, wait_for_workers
@@ -274,3 +275,45 @@ def test_a_receiver_on_a_private_address_is_refused_like_a_source(
         )
     assert "127.0.0.1 is loopback and refused" in event["last_error"]
     assert receiver.deliveries() == []
+
+
+def test_sigterm_under_honcho_stops_a_worker_whose_deliveries_hang_and_their_events_go_out_later(
+    env: dict[str, str], log_dir: Path, database: Database, receiver: WebhookReceiver
+) -> None:
+    """honcho SIGKILLs what has not stopped 5 s after its SIGTERM; a delivery may take 8 s here.
+    The stopping worker leaves it (the sender threads never hold the process), and its event is
+    sent by the next worker once its lease has run out."""
+    honcho_env = {
+        **env,
+        "WEBHOOK_TIMEOUT_S": "8",
+        "HOST": "127.0.0.1",
+        "WEB_WORKERS": "1",
+        "WEB_THREADS": "2",
+    }
+    honcho = ServiceProcess(
+        "honcho",
+        [str(BIN / "honcho"), "start", "--port", str(free_port()), "--env", "/dev/null"],
+        honcho_env,
+        log_dir,
+    )
+    receiver.set_mode("hang")
+    with running(honcho.start()):
+        wait_for_workers(honcho, timeout=60)
+        photo_id = insert_photo(database)
+        database.execute_sql("UPDATE photos SET status = 'failed' WHERE uuid = %s", (photo_id,))
+        wait_until(receiver.deliveries, timeout=60, message="a delivery in flight")
+        below = proc_tree.descendants(honcho.pid)
+
+        honcho.signal(signal.SIGTERM)
+        assert honcho.proc is not None
+        honcho.proc.wait(timeout=60)
+        assert "sending SIGKILL" not in honcho.logs(), "honcho had to kill what did not stop in 5 s"
+        assert not any(map(proc_tree.alive, below))
+
+    [event] = events_of(database, photo_id)
+    assert event["state"] == "pending"
+    receiver.set_mode("accept")
+    with running(fresh_worker(env, log_dir)):
+        wait_until(
+            lambda: event["id"] in receiver.delivered(), timeout=90, message="delivered by the next worker"
+        )
