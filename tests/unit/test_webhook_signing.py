@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from uuid import uuid4
 
 import pytest
@@ -15,6 +18,7 @@ from webhooks.outbox import Event
 from webhooks.sender import event_body
 from webhooks.signing import sign, verify
 
+REPO = Path(__file__).resolve().parents[2]
 SECRET = "whsec-test"
 BODY = b'{"id":"e1","type":"photo.completed"}'
 
@@ -85,3 +89,21 @@ def test_a_webhook_url_needs_a_secret_and_an_http_scheme() -> None:
     config = load_config({"WEBHOOK_URL": "https://hooks.example.com/photos", "WEBHOOK_SECRET": "s"})
     assert config.webhook_url == "https://hooks.example.com/photos"
     assert load_config({}).webhook_url is None
+
+
+def _readme_verify() -> Callable[..., bool]:
+    """The `verify` of the README's "Webhooks" section, run as a receiver would copy it."""
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("\n## Webhooks\n") :]
+    [snippet] = re.findall(r"```python\n(.*?)```", section[: section.index("\n## ", 1)], re.DOTALL)
+    namespace: dict[str, object] = {}
+    exec(snippet, namespace)  # noqa: S102 (our own README)
+    return namespace["verify"]  # type: ignore[return-value]
+
+
+def test_the_readme_recipe_accepts_our_signature_and_refuses_a_forgery() -> None:
+    verify_like_a_receiver = _readme_verify()
+    assert verify_like_a_receiver(SECRET, sign(SECRET, BODY), BODY)
+    assert not verify_like_a_receiver(SECRET, sign(SECRET, BODY + b" "), BODY)
+    assert not verify_like_a_receiver(SECRET, sign(SECRET, BODY, timestamp=int(time.time()) - 600), BODY)
+    assert not verify_like_a_receiver(SECRET, "t=x,v1=y", BODY)
