@@ -84,14 +84,23 @@ class WebhookDispatcher(threading.Thread):
         self.join(grace_s)
 
     def run(self) -> None:
+        failures = 0
         while not self._stopped.is_set():
             self._wake.clear()
+            wait_s = POLL_S
             try:
                 with self._db.connection_context():
                     self._step()
+                failures = 0
             except Exception:
-                log.exception("A webhook delivery pass failed; the next one runs in %.0f s.", POLL_S)
-            self._wake.wait(POLL_S)
+                # The database is away, most likely: wait longer each time, up to a minute.
+                failures += 1
+                wait_s = min(60.0, POLL_S * 2**failures)
+                log.exception("A webhook delivery pass failed; the next one runs in %.0f s.", wait_s)
+            if failures:
+                self._stopped.wait(wait_s)
+            else:
+                self._wake.wait(wait_s)
         self._finish()
 
     def _step(self) -> None:

@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from peewee import Database
+from prometheus_client.parser import text_string_to_metric_families
 
 from harness import proc_tree
 from harness.imageserver import ImageServer, Reply
@@ -238,12 +240,23 @@ def test_a_receiver_that_never_answers_does_not_stop_thumbnailing(
         _assert_every_event_delivered_once_verified(database, receiver, photo_ids)
 
 
-def test_an_event_refused_past_its_give_up_time_is_dead_with_its_last_error(
-    env: dict[str, str], log_dir: Path, database: Database, receiver: WebhookReceiver
+def test_an_event_refused_past_its_give_up_time_is_dead_with_its_last_error_and_metered(
+    env: dict[str, str],
+    log_dir: Path,
+    database: Database,
+    receiver: WebhookReceiver,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     """A hand-run UPDATE fails the photo: the trigger writes its event like any other path."""
+    metrics_port = free_port()
+    metered = {
+        **env,
+        "WEBHOOK_GIVE_UP_AFTER_S": "3",
+        "WORKER_METRICS_PORT": str(metrics_port),
+        "dramatiq_prom_db": str(tmp_path_factory.mktemp("webhook-metrics")),
+    }
     receiver.set_mode("refuse")
-    with running(fresh_worker({**env, "WEBHOOK_GIVE_UP_AFTER_S": "3"}, log_dir)):
+    with running(fresh_worker(metered, log_dir)):
         photo_id = insert_photo(database)
         database.execute_sql(
             "UPDATE photos SET status = 'failed', failure_reason = 'by hand' WHERE uuid = %s", (photo_id,)
@@ -253,11 +266,44 @@ def test_an_event_refused_past_its_give_up_time_is_dead_with_its_last_error(
             timeout=60,
             message="the event dead",
         )
-    assert event["attempts"] >= 2
+        receiver.set_mode("accept")
+        other = insert_photo(database)
+        database.execute_sql("UPDATE photos SET status = 'completed' WHERE uuid = %s", (other,))
+        [delivered] = wait_until(
+            lambda: _states(database, other) == ["delivered"] and events_of(database, other)
+        )
+
+        counts = wait_until(
+            lambda: (found := _webhook_metrics(metrics_port)).get("delivered") and found,
+            timeout=30,
+            message="the worker's webhook metrics",
+        )
+    assert counts["dead"] == 1
+    assert counts["failed"] == event["attempts"] >= 2
+    assert counts["delivered"] == 1
     assert event["last_error"] == "HTTP 500: refused by the test receiver"
     tried = [d for d in receiver.deliveries() if d.event_id == event["id"]]
     assert len(tried) == event["attempts"]
     assert all(d.verified for d in tried)
+    assert delivered["id"] in receiver.delivered()
+
+
+def _states(database: Database, photo_id: str) -> list[str]:
+    return [event["state"] for event in events_of(database, photo_id)]
+
+
+def _webhook_metrics(port: int) -> dict[str, float]:
+    """photo_processor_webhook_deliveries_total by outcome, as the worker serves it."""
+    try:
+        text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    except requests.RequestException:
+        return {}
+    return {
+        sample.labels["outcome"]: sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "photo_processor_webhook_deliveries_total"
+    }
 
 
 def test_a_receiver_on_a_private_address_is_refused_like_a_source(
