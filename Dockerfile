@@ -15,7 +15,7 @@ WORKDIR /app
 COPY requirements.txt ./
 RUN pip install --no-compile -r requirements.txt
 
-COPY config.py logsetup.py models.py Procfile ./
+COPY config.py connection_pool.py logsetup.py models.py Procfile ./
 COPY actors ./actors
 COPY bin ./bin
 COPY demo ./demo

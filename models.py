@@ -26,10 +26,10 @@ from peewee import (
     UUIDField,
 )
 from playhouse.db_url import parse as parse_db_url
-from playhouse.pool import PooledPostgresqlDatabase
 from playhouse.postgres_ext import DateTimeTZField
 
 from config import Config
+from connection_pool import PooledDatabase
 
 log = logging.getLogger(__name__)
 
@@ -39,13 +39,13 @@ COMPLETED = "completed"
 FAILED = "failed"
 STATUSES = (PENDING, PROCESSING, COMPLETED, FAILED)
 
-db = PooledPostgresqlDatabase(None)
+db = PooledDatabase(None)
 
 # Unanswered keepalive probes before a connection counts as dead.
 KEEPALIVE_PROBES = 3
 
 
-def init_db(config: Config, *, max_connections: int = 8) -> PooledPostgresqlDatabase:
+def init_db(config: Config, *, max_connections: int = 8) -> PooledDatabase:
     """Bind the shared database object to PG_CONNECTION_URI; connections open lazily."""
     db.init(**connect_options(config), max_connections=max_connections, stale_timeout=300, timeout=10)
     return db

@@ -22,7 +22,7 @@ DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 
 
-def encode_cursor(created_at: datetime, uuid: UUID) -> str:
+def encode_cursor(created_at: datetime, uuid: UUID | str) -> str:
     """The cursor that continues after the row (created_at, uuid)."""
     raw = json.dumps([created_at.isoformat(), str(uuid)], separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
@@ -56,8 +56,14 @@ def keyset_page(req: falcon.Request, resp: falcon.Response, query: ModelSelect[P
     rows = list(query.order_by(Photo.created_at, Photo.uuid).limit(limit + 1))
     page = rows[:limit]
     if len(rows) > limit:
-        last = page[-1]
-        params: dict[str, object] = {key: value for key, value in req.params.items() if key != "cursor"}
-        params.update(limit=limit, cursor=encode_cursor(last.created_at, last.uuid))
-        resp.append_link(f"{req.path}?{urlencode(params, doseq=True)}", "next")
+        link_next_page(req, resp, limit, page[-1].created_at, page[-1].uuid)
     return page
+
+
+def link_next_page(
+    req: falcon.Request, resp: falcon.Response, limit: int, created_at: datetime, uuid: UUID | str
+) -> None:
+    """Set the Link header to the page after the row (created_at, uuid), other parameters kept."""
+    params: dict[str, object] = {key: value for key, value in req.params.items() if key != "cursor"}
+    params.update(limit=limit, cursor=encode_cursor(created_at, uuid))
+    resp.append_link(f"{req.path}?{urlencode(params, doseq=True)}", "next")
