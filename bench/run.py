@@ -64,6 +64,13 @@ def _remote(quick: bool) -> Section:
     return remote.run(quick=quick)
 
 
+def _webhooks(quick: bool) -> Section:
+    """The webhooks suite (the worker's photos/s with a receiver that never answers, and without)."""
+    from bench import webhooks
+
+    return webhooks.run(quick=quick)
+
+
 SUITES: dict[str, Callable[[bool], Section]] = {
     "thumbnail": _thumbnail,
     "memory": _memory,
@@ -71,6 +78,7 @@ SUITES: dict[str, Callable[[bool], Section]] = {
     "scale": _scale,
     "storage": _storage,
     "remote": _remote,
+    "webhooks": _webhooks,
 }
 
 
