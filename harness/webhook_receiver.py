@@ -66,7 +66,7 @@ class WebhookReceiver:
 
     def up(self) -> WebhookReceiver:
         """Listen (again) on the port; return self."""
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler_class())
+        self._httpd = _QuietServer(("127.0.0.1", self.port), self._handler_class())
         self._httpd.daemon_threads = True
         threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
         return self
@@ -146,3 +146,10 @@ class WebhookReceiver:
                 return
 
         return Handler
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """A sender that gives up (its deadline) resets the connection: not worth a traceback."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        return

@@ -75,6 +75,16 @@ def _batch(
     return paths
 
 
+def _failed_by_hand(database: Database, count: int) -> list[str]:
+    """`count` photos failed by a hand-run UPDATE: more events than the 4 sender threads."""
+    photo_ids = [insert_photo(database) for _ in range(count)]
+    database.execute_sql(
+        "UPDATE photos SET status = 'failed', failure_reason = 'by hand' WHERE uuid = ANY(%s::uuid[])",
+        (photo_ids,),
+    )
+    return photo_ids
+
+
 def _queue(actors_package: Any, photo_ids: list[str]) -> None:
     for photo_id in photo_ids:
         actors_package.process_photo.send(photo_id)
@@ -191,17 +201,18 @@ def test_a_worker_killed_mid_batch_loses_no_event(
     actors_package: Any,
     receiver: WebhookReceiver,
 ) -> None:
-    # Sources a little slow, so the kill finds photos in flight; the receiver hangs, so it finds
-    # deliveries in flight too (claimed, leased, unanswered).
-    photo_ids = list(_batch(image_server, database, good=10, bad=2, delay_s=0.3))
+    # Sources a little slow, so the kill finds photos in flight; the receiver hangs, and events
+    # failed by hand hold every sender thread first, so it finds deliveries in flight too
+    # (claimed, leased, unanswered).
+    hung = _failed_by_hand(database, 6)
+    photo_ids = list(_batch(image_server, database, good=12, bad=2, delay_s=0.5))
     receiver.set_mode("hang")
     with running(fresh_worker(env, log_dir, threads=2)) as worker:
         [victim] = wait_for_workers(worker)
+        wait_until(lambda: len(receiver.deliveries()) >= 4, timeout=60, message="every sender thread held")
         _queue(actors_package, photo_ids)
         wait_until(
-            lambda: len(final_transitions(database, photo_ids)) >= 3 and receiver.deliveries(),
-            timeout=60,
-            message="some photos final and a delivery in flight",
+            lambda: len(final_transitions(database, photo_ids)) >= 3, timeout=60, message="some photos final"
         )
         assert len(final_transitions(database, photo_ids)) < len(photo_ids), "the kill must come mid-batch"
 
@@ -215,7 +226,7 @@ def test_a_worker_killed_mid_batch_loses_no_event(
             timeout=30,
             message="a new worker process",
         )
-        _assert_every_event_delivered_once_verified(database, receiver, photo_ids)
+        _assert_every_event_delivered_once_verified(database, receiver, [*hung, *photo_ids])
 
 
 def test_a_receiver_that_never_answers_does_not_stop_thumbnailing(
@@ -226,18 +237,19 @@ def test_a_receiver_that_never_answers_does_not_stop_thumbnailing(
     actors_package: Any,
     receiver: WebhookReceiver,
 ) -> None:
-    """Every sender thread is held by the receiver until its deadline, again and again; the
-    photo threads go on. (How fast they go is measured in the benchmark, not here.)"""
+    """Every sender thread is held by the receiver (until its deadline, then again) before the
+    batch starts; the photo threads go on. (How fast is measured in the benchmark, not here.)"""
+    hung = _failed_by_hand(database, 6)
     photo_ids = list(_batch(image_server, database, good=12, bad=2))
     receiver.set_mode("hang")
     with running(fresh_worker(env, log_dir)):
+        wait_until(lambda: len(receiver.deliveries()) >= 4, timeout=60, message="every sender thread held")
         _queue(actors_package, photo_ids)
         _all_final(database, photo_ids)
         assert receiver.delivered() == {}
-        assert receiver.deliveries(), "deliveries were tried, and hung"
 
         receiver.set_mode("accept")
-        _assert_every_event_delivered_once_verified(database, receiver, photo_ids)
+        _assert_every_event_delivered_once_verified(database, receiver, [*hung, *photo_ids])
 
 
 def test_an_event_refused_past_its_give_up_time_is_dead_with_its_last_error_and_metered(
