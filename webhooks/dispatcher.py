@@ -87,7 +87,8 @@ class WebhookDispatcher(threading.Thread):
         failures = 0
         while not self._stopped.is_set():
             self._wake.clear()
-            wait_s = POLL_S
+            # With no URL there is only the prune to do, once a minute.
+            wait_s = POLL_S if self._sender is not None else PRUNE_EVERY_S
             try:
                 with self._db.connection_context():
                     self._step()
@@ -95,7 +96,7 @@ class WebhookDispatcher(threading.Thread):
             except Exception:
                 # The database is away, most likely: wait longer each time, up to a minute.
                 failures += 1
-                wait_s = min(60.0, POLL_S * 2**failures)
+                wait_s = min(PRUNE_EVERY_S, POLL_S * 2**failures)
                 log.exception("A webhook delivery pass failed; the next one runs in %.0f s.", wait_s)
             if failures:
                 self._stopped.wait(wait_s)
