@@ -13,6 +13,7 @@ import functools
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import dramatiq
@@ -25,6 +26,7 @@ from actors.metrics import WorkerMetrics
 from actors.retries import OUTAGE_OPTION
 from config import Config
 from models import fold_counts
+from pipeline.deletion import retry_removals
 from pipeline.errors import EXPIRED, Failure, classify
 from pipeline.processor import PhotoProcessor
 from pipeline.reconcile import ReconcilerThread, reconcile_once
@@ -70,11 +72,14 @@ class PhotoWorker(Middleware):
             reconcile_once, self.processor.db, broker.get_actor(ACTOR_NAME).send, lease_s=lease_s
         )
 
-        def housekeeping() -> None:
+        housekeeping: dict[str, Callable[[], object]] = {
             # Keeps the count deltas few even when nobody reads /stats (schema/0007).
-            fold_counts(self.processor.db)
-            reconcile()
-
+            "fold counts": lambda: fold_counts(self.processor.db),
+            "reconcile": reconcile,
+            # Thumbnails of deleted photos that the API could not remove (it died, or the store
+            # failed): recorded in photo_removals, removed here.
+            "retry removals": lambda: retry_removals(self.processor.db, self.processor.store),
+        }
         self._reconciler = ReconcilerThread(housekeeping, interval_s=min(60.0, max(1.0, lease_s / 4)))
         self._reconciler.start()
         # Its own thread and connection: a slow or absent receiver never holds a photo thread.

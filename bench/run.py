@@ -64,6 +64,20 @@ def _remote(quick: bool) -> Section:
     return remote.run(quick=quick)
 
 
+def _endtoend(quick: bool) -> Section:
+    """The end-to-end suite (10,000 photos through the API and the worker; matplotlib)."""
+    from bench import endtoend
+
+    return endtoend.run(quick=quick)
+
+
+def _ingest(quick: bool) -> Section:
+    """The ingest suite (`python -m service import` of a million URLs)."""
+    from bench import ingest
+
+    return ingest.run(quick=quick)
+
+
 def _webhooks(quick: bool) -> Section:
     """The webhooks suite (the worker's photos/s with a receiver that never answers, and without)."""
     from bench import webhooks
@@ -78,6 +92,8 @@ SUITES: dict[str, Callable[[bool], Section]] = {
     "scale": _scale,
     "storage": _storage,
     "remote": _remote,
+    "endtoend": _endtoend,
+    "ingest": _ingest,
     "webhooks": _webhooks,
 }
 

@@ -52,6 +52,18 @@ class QueueProbe:
             ids.append(message["args"][0])
         return ids
 
+    def depth(self) -> int:
+        """Messages ready on the queue now (those delivered to a worker and not yet acknowledged,
+        its prefetch, are not counted); 0 if it was never declared."""
+        try:
+            frame = self._channel.queue_declare(QUEUE, passive=True)
+        except pika.exceptions.ChannelClosedByBroker as error:
+            if error.reply_code != 404:
+                raise
+            self._channel = self._connection.channel()
+            return 0
+        return int(frame.method.message_count)
+
     def close(self) -> None:
         """Close the connection to RabbitMQ."""
         self._connection.close()

@@ -132,7 +132,11 @@ def start_api(
         cwd=cwd,
     ).start()
     base_url = f"http://127.0.0.1:{port}"
-    wait_until(lambda: _answers(f"{base_url}/healthz") or not api.alive(), timeout=30, message="API up")
+    try:
+        wait_until(lambda: _answers(f"{base_url}/healthz") or not api.alive(), timeout=30, message="API up")
+    except Exception:
+        api.stop()  # up but never healthy (a dependency down): nobody else holds it to stop it
+        raise
     if not api.alive():
         raise RuntimeError(f"the API exited at start:\n{api.logs()}")
     return api, base_url

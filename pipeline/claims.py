@@ -40,6 +40,8 @@ class Claim:
 
     locked: bool  # False: another live worker holds the photo
     url: str | None  # set: claimed, process it. None: done already, gone, or failed just now
+    # No such photo (deleted): a worker that lost its session may have left a file of it behind.
+    gone: bool = False
     failed_code: str | None = None  # set when the claim itself failed the photo: crashed, exhausted
     failed_reason: str | None = None
     # No attempt began before this one: no thumbnail of the photo can be in the store yet.
@@ -133,8 +135,19 @@ def claimed(
             yield Claim(locked=True, url=url, first=bool(first))
         elif verdict:
             yield Claim(locked=True, url=None, failed_code=verdict, failed_reason=reason)
+        elif locked:
+            # Done already, or deleted: the lock held, no delete can come between.
+            yield Claim(locked=True, url=None, gone=not exists(db, photo_id))
         else:
-            yield Claim(locked=bool(locked), url=None)
+            yield Claim(locked=False, url=None)
+
+
+def exists(db: Database, photo_id: UUID) -> bool:
+    """Whether the photo has a row; stable while this session holds the photo's lock, since a
+    delete takes it too (`pipeline.deletion`)."""
+    return bool(
+        db.execute_sql("SELECT EXISTS (SELECT 1 FROM photos WHERE uuid = %s)", (str(photo_id),)).fetchone()[0]
+    )
 
 
 def end_attempt(db: Database, photo_id: UUID, reason: str, *, retried: bool, counted: bool) -> None:

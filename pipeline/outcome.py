@@ -11,8 +11,8 @@ class Outcome:
 
     photo_id: str
     # completed; failed (by the claim: crashed, retries_exhausted); skipped_busy (held by another
-    # worker), skipped_done (completed or failed already, or no such photo), skipped_gone
-    # (deleted while it was processed)
+    # worker), skipped_done (completed or failed already), skipped_gone (deleted before or while
+    # it was processed: any file of it removed)
     result: str
     failure_code: str | None = None
     failure_reason: str | None = None

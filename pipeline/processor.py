@@ -102,6 +102,11 @@ class PhotoProcessor:
                 self._remove(uuid)  # a crash may have left a file without its row
                 outcome.result = "failed"
                 outcome.failure_code, outcome.failure_reason = claim.failed_code, claim.failed_reason
+            elif claim.gone:
+                # Deleted: a worker whose session died (and the lock with it) may have written
+                # its file after the delete removed nothing; this message's claim clears it.
+                self._remove(uuid)
+                outcome.result = "skipped_gone"
             elif claim.url is None:
                 outcome.result = "skipped_done"
             else:
@@ -170,8 +175,8 @@ class PhotoProcessor:
             if not locked:
                 return False
             changed = claims.mark_failed(self.db, uuid, reason)
-            if changed:
-                self._remove(uuid)
+            if changed or not claims.exists(self.db, uuid):
+                self._remove(uuid)  # failed, or deleted: either way no file of it may stay
             return changed
 
     def _remove(self, uuid: UUID, *, keep: str | None = None) -> None:

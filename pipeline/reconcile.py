@@ -71,20 +71,29 @@ def stranded(db: Database, *, lease_s: int, limit: int = 1000) -> list[UUID]:
 
 
 class ReconcilerThread(threading.Thread):
-    """Runs `reconcile_once` every `interval_s` until stopped; errors are logged, never fatal."""
+    """Runs the housekeeping steps every `interval_s` until stopped; errors are logged, never
+    fatal. Each step on its own: one that fails (the broker down for the reconciler) does not
+    keep the others (the database's) from their turn."""
 
-    def __init__(self, run: Callable[[], object], *, interval_s: float) -> None:
+    def __init__(self, steps: dict[str, Callable[[], object]], *, interval_s: float) -> None:
         super().__init__(name="reconciler", daemon=True)
-        self._run = run
+        self._steps = steps
         self._interval_s = interval_s
         self._stopped = threading.Event()
 
     def run(self) -> None:
         while not self._stopped.wait(self._interval_s):
+            self.run_pass()
+
+    def run_pass(self) -> None:
+        """Run every step once, in order, whatever the others did."""
+        for name, step in self._steps.items():
             try:
-                self._run()
+                step()
             except Exception:
-                log.exception("A reconciler pass failed; the next one runs in %.0f s.", self._interval_s)
+                log.exception(
+                    "Housekeeping step %r failed; the next pass runs in %.0f s.", name, self._interval_s
+                )
 
     def stop(self) -> None:
         self._stopped.set()

@@ -25,6 +25,7 @@ from service.representations import THUMBS_ROUTE
 from service.resources.dashboard import STATIC_ROUTE, Dashboard, StaticFile
 from service.resources.enqueue import EnqueuePhotos
 from service.resources.health import Health
+from service.resources.ingest import AddPhotos
 from service.resources.openapi import OpenApiDocument
 from service.resources.photos import PendingPhotos, PhotoItem, PhotoList
 from service.resources.stats import Stats
@@ -51,13 +52,14 @@ def create_app(
     app.req_options.strip_url_path_trailing_slash = True
     errors.register(app)
     public_base_url = config.thumbs_public_base_url
-    app.add_route("/photos", PhotoList(public_base_url=public_base_url))
+    store = store or open_store(config)
+    app.add_route("/photos", PhotoList(AddPhotos(db, publish), public_base_url=public_base_url))
     app.add_route("/photos/pending", PendingPhotos())
     app.add_route("/photos/process", EnqueuePhotos(publish))
-    app.add_route("/photos/{photo_id}", PhotoItem(public_base_url=public_base_url))
+    app.add_route("/photos/{photo_id}", PhotoItem(db, store, public_base_url=public_base_url))
     app.add_route("/stats", Stats())
     # With a token set, the thumbnails are not for everyone: no shared cache may keep them.
-    thumbnails = ThumbnailFile(store or open_store(config), private=bool(config.api_token))
+    thumbnails = ThumbnailFile(store, private=bool(config.api_token))
     app.add_route(THUMBS_ROUTE + "/{path:path}", thumbnails)
     app.add_route("/healthz", Health(health_checks))
     app.add_route("/openapi.json", OpenApiDocument())

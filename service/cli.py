@@ -19,6 +19,8 @@ from service.publishing import PublishInterrupted
 
 log = logging.getLogger("service.cli")
 
+IMPORT_FORMATS = ("auto", "lines", "csv", "ndjson")
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; return the process exit code."""
@@ -43,6 +45,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     copy = commands.add_parser("copy-thumbs", help="copy the thumbnails of THUMBS_DIR into THUMBS_BUCKET")
     copy.add_argument("--threads", type=int, default=8, help="puts at once (default: 8)")
+    add = commands.add_parser("import", help="add photos by URL from a file (lines, CSV or NDJSON)")
+    add.add_argument("file", metavar="FILE", help="the file to read; - reads standard input")
+    # import_formats.FORMATS (the import's modules load only when it runs: tests/unit checks they agree)
+    add.add_argument(
+        "--format", choices=IMPORT_FORMATS, default="auto", help="the file's format (default: auto)"
+    )
+    add.add_argument("--skip-existing", action="store_true", help="leave out URLs already in photos")
+    add.add_argument("--process", action="store_true", help="queue the imported photos too")
+    add.add_argument("--batch-size", type=_positive, help="URLs per COPY and commit (default: 100,000)")
     args = parser.parse_args(argv)
 
     try:
@@ -58,6 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "reconcile": _reconcile,
         "process-pending": _process_pending,
         "copy-thumbs": _copy_thumbs,
+        "import": _import,
     }[args.command]
     return handler(config, args)
 
@@ -128,3 +140,25 @@ def _copy_thumbs(config: Config, args: argparse.Namespace) -> int:
     from service import copy_thumbs  # boto3 loads only where a bucket is used
 
     return copy_thumbs.run(config, threads=args.threads)
+
+
+def _import(config: Config, args: argparse.Namespace) -> int:
+    from service import import_command
+    from service.importing import BATCH_SIZE
+
+    return import_command.run(
+        config,
+        args.file,
+        fmt=args.format,
+        skip_existing=args.skip_existing,
+        process=args.process,
+        batch_size=args.batch_size or BATCH_SIZE,
+    )
+
+
+def _positive(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value

@@ -65,18 +65,20 @@ def register(app: falcon.App) -> None:
 def _publish_interrupted(
     req: falcon.Request, resp: falcon.Response, error: PublishInterrupted, params: Any
 ) -> None:
-    """A 503 that lists the photos whose messages the broker confirmed, and the others.
+    """Not logged here: `send_all` logged the broker's error where it happened."""
+    answer_interrupted(resp, error.queued, error.not_queued)
 
-    Not logged here: `send_all` logged the broker's error where it happened.
-    """
+
+def answer_interrupted(resp: falcon.Response, queued: list[str], not_queued: list[str]) -> None:
+    """A 503 that lists the photos whose messages the broker confirmed, and the others."""
     resp.status = falcon.HTTP_503
     resp.set_header("Retry-After", "5")
     resp.media = {
         "title": "Message broker unavailable",
         "description": (
-            f"The broker confirmed {len(error.queued)} of {len(error.queued) + len(error.not_queued)}"
+            f"The broker confirmed {len(queued)} of {len(queued) + len(not_queued)}"
             " messages. The photos in 'queued' will be processed; send the others again later."
         ),
-        "queued": error.queued,
-        "not_queued": error.not_queued,
+        "queued": queued,
+        "not_queued": not_queued,
     }

@@ -13,9 +13,10 @@ from __future__ import annotations
 import re
 
 END_OF_HEAD = b"\r\n\r\n"
-# The most of a body read ahead; the API refuses bodies over 1 MiB (service/validation.py), and
-# reads no further, so a longer one is handed over at this point and refused.
-MAX_BODY_BYTES = 1024 * 1024 + 64 * 1024
+# The most of a body read ahead; the API refuses bodies over 3 MiB (POST /photos; 1 MiB for the
+# other routes: service/validation.py), and reads no further, so a longer one is handed over at
+# this point and refused.
+MAX_BODY_BYTES = 3 * 1024 * 1024 + 64 * 1024
 MAX_CHUNK_LINE = 1024
 CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
 

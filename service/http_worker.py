@@ -7,8 +7,8 @@ each request, head and body, without blocking, into a buffer (service/http_frami
 it ends), and only a whole request goes to a thread, which parses it from the buffer without
 waiting. A slow client costs a socket and its bytes, never a thread. A head not complete within
 HEAD_DEADLINE_S, or a body within BODY_DEADLINE_S after its head, is answered 408 and closed;
-a head over MAX_HEAD_BYTES 431. A body over 1 MiB goes to a thread at that point, for the API to
-refuse (413) without reading it. All requests being read hold at most MAX_BUFFERED_BYTES: past
+a head over MAX_HEAD_BYTES 431. A body over 3 MiB (the most any route accepts) goes to a thread
+at that point, for the API to refuse (413) without reading it. All requests being read hold at most MAX_BUFFERED_BYTES: past
 it, the largest are answered 503 (not given to a thread, which they could hold), so that clients
 holding big bodies back cannot starve the small requests of everyone else.
 
@@ -29,12 +29,14 @@ from gunicorn.workers.gthread import TConn, ThreadWorker
 from service.http_framing import END_OF_HEAD, MAX_BODY_BYTES, RequestFraming
 
 HEAD_DEADLINE_S = 10
-# 1 MiB in 30 s is 35 KB/s: slower than that, a client is holding the socket, not sending.
+# 3 MiB (the largest body, POST /photos) in 30 s is 105 KB/s: slower than that, a client is
+# holding the socket, not sending.
 BODY_DEADLINE_S = 30
 # Far above any head this API's clients send (a bearer token and a few headers).
 MAX_HEAD_BYTES = 64 * 1024
 RECV_BYTES = 64 * 1024
-# Per worker process: 32 whole 1 MiB bodies at once, far more than this API's clients send.
+# Per worker process: 32 whole 1 MiB bodies at once (10 of 3 MiB), far more than this API's
+# clients send.
 MAX_BUFFERED_BYTES = 32 * 1024 * 1024
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 REQUEST_TIMEOUT = b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"

@@ -1,15 +1,20 @@
-"""Reading photos: GET /photos/pending, GET /photos and GET /photos/{uuid}."""
+"""Photos: GET /photos/pending, GET and POST /photos, GET and DELETE /photos/{uuid}."""
 
 from __future__ import annotations
 
 from collections import defaultdict
+from uuid import UUID
 
 import falcon
+from peewee import Database
 
 from models import PENDING, STATUSES, Photo, PhotoThumbnail
+from pipeline.deletion import delete_photo
+from pipeline.storage import ThumbnailStore
 from service import validation
 from service.pagination import keyset_page, link_next_page, page_params
 from service.representations import photo_detail
+from service.resources.ingest import AddPhotos
 
 # The keyset order of every listing (models.after_position), written out: photos_status_created_at_uuid_idx.
 PENDING_PAGE = (
@@ -39,10 +44,15 @@ class PendingPhotos:
 
 
 class PhotoList:
-    """Photos of any status (or of one, with ?status=), oldest first, with their thumbnails."""
+    """Photos of any status (or of one, with ?status=), oldest first, with their thumbnails;
+    POST adds photos (`AddPhotos`)."""
 
-    def __init__(self, *, public_base_url: str | None = None) -> None:
+    def __init__(self, add: AddPhotos, *, public_base_url: str | None = None) -> None:
+        self._add = add
         self._public_base_url = public_base_url
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        self._add.on_post(req, resp)
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         status = req.get_param("status")
@@ -63,18 +73,42 @@ class PhotoList:
 
 
 class PhotoItem:
-    """One photo: its status, its failure reason if any, and its thumbnails."""
+    """One photo: its status, its failure reason if any, and its thumbnails; DELETE removes it."""
 
-    def __init__(self, *, public_base_url: str | None = None) -> None:
+    def __init__(self, db: Database, store: ThumbnailStore, *, public_base_url: str | None = None) -> None:
+        self._db = db
+        self._store = store
         self._public_base_url = public_base_url
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, photo_id: str) -> None:
-        if not validation.UUID_PATTERN.fullmatch(photo_id):
-            raise falcon.HTTPBadRequest(
-                title="Invalid photo UUID", description=f"{photo_id[:64]!r} is not a photo UUID."
-            )
-        photo = Photo.get_or_none(Photo.uuid == photo_id.lower())
+        photo = Photo.get_or_none(Photo.uuid == _checked_uuid(photo_id))
         if photo is None:
-            raise falcon.HTTPNotFound(title="Photo not found", description=f"No photo has UUID {photo_id}.")
+            raise _not_found(photo_id)
         thumbnails = list(PhotoThumbnail.select().where(PhotoThumbnail.photo == photo.uuid))
         resp.media = photo_detail(photo, thumbnails, public_base_url=self._public_base_url)
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, photo_id: str) -> None:
+        """Delete the photo, its thumbnail row and file (`pipeline.deletion`): 204, or 409 while
+        a worker processes it."""
+        outcome = delete_photo(self._db, self._store, UUID(_checked_uuid(photo_id)))
+        if outcome == "not_found":
+            raise _not_found(photo_id)
+        if outcome == "busy":
+            raise falcon.HTTPConflict(
+                title="Photo being processed",
+                description="A worker is processing this photo now; try again once it is done.",
+            )
+        resp.status = falcon.HTTP_204
+
+
+def _checked_uuid(photo_id: str) -> str:
+    """The photo UUID of the path, lower-cased; 400 when it is not one."""
+    if not validation.UUID_PATTERN.fullmatch(photo_id):
+        raise falcon.HTTPBadRequest(
+            title="Invalid photo UUID", description=f"{photo_id[:64]!r} is not a photo UUID."
+        )
+    return photo_id.lower()
+
+
+def _not_found(photo_id: str) -> falcon.HTTPNotFound:
+    return falcon.HTTPNotFound(title="Photo not found", description=f"No photo has UUID {photo_id}.")

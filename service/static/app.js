@@ -1,5 +1,6 @@
 // The photo-processor dashboard: plain JavaScript, no build step, no dependencies. Everything it
-// shows comes from the same-origin JSON API (/stats, /photos, /photos/{uuid}, /photos/process).
+// shows comes from the same-origin JSON API (/stats, /photos, /photos/{uuid}, /photos/process);
+// adding and deleting photos is in manage.js, which uses what this file defines.
 'use strict';
 
 const FAST_POLL_MS = 1500; // while a batch is in flight: a photo takes well under a second
@@ -48,7 +49,7 @@ const authHeaders = () => (state.token ? { Authorization: `Bearer ${state.token}
 // One call to the API: the parsed JSON and the next page's cursor, or an ApiError carrying the
 // API's {title, description} (status 0 when the API cannot be reached at all).
 async function api(path, options = {}) {
-  const headers = { Accept: 'application/json', ...authHeaders() };
+  const headers = { Accept: 'application/json', ...authHeaders(), ...options.headers };
   if (options.body) headers['Content-Type'] = 'application/json';
   let response;
   try {
@@ -137,6 +138,7 @@ function newCard(photo) {
   card.querySelector('.uuid').textContent = photo.uuid.slice(0, 8);
   card.querySelector('.uuid').title = photo.uuid;
   card.querySelector('.select').setAttribute('aria-label', `Select photo ${photo.uuid}`);
+  card.querySelector('.delete').setAttribute('aria-label', `Delete photo ${photo.uuid}`);
   const host = card.querySelector('.host');
   try {
     host.textContent = new URL(photo.url).host;

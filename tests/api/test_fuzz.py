@@ -8,6 +8,7 @@ that some generated UUIDs hit and some requests queue real messages.
 from __future__ import annotations
 
 import json
+import string
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -48,6 +49,17 @@ schemathesis.openapi.format(
         encode_cursor,
         st.datetimes(timezones=st.just(UTC), min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1)),
         st.uuids(),
+    ),
+)
+
+# Photo URLs the API accepts (POST /photos): absolute http or https, a host, no whitespace.
+schemathesis.openapi.format(
+    "photo-url",
+    st.builds(
+        "{}://{}/{}".format,
+        st.sampled_from(["http", "https", "HTTP"]),
+        st.from_regex(r"[a-z0-9]{1,20}(\.[a-z]{2,6})?(:[1-9][0-9]{0,3})?", fullmatch=True),
+        st.text(alphabet=string.ascii_letters + string.digits + "-._~/%?=&", max_size=200),
     ),
 )
 

@@ -15,6 +15,7 @@ from models import Photo, PhotoThumbnail
 from service.app import create_app
 from service.publishing import one_at_a_time
 from tests.support.data import insert_photo
+from tests.support.openapi import assert_documented
 
 
 def _post(client: falcon.testing.TestClient, body: object, **kwargs: object) -> falcon.testing.Result:
@@ -200,4 +201,5 @@ def test_a_broker_failing_part_way_answers_503_listing_what_was_confirmed(
     assert result.status_code == 503
     assert result.json["queued"] == ids[:2]
     assert result.json["not_queued"] == ids[2:]
+    assert_documented("/photos/process", "post", 503, result.json)
     assert sorted(queue.photo_ids()) == sorted(ids[:2])
