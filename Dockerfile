@@ -22,6 +22,7 @@ COPY demo ./demo
 COPY pipeline ./pipeline
 COPY schema ./schema
 COPY service ./service
+COPY webhooks ./webhooks
 
 RUN useradd --system --uid 10001 --home-dir /app app \
     && mkdir -p /waldo-app-thumbs \

@@ -116,6 +116,33 @@ class Config:
     thumb_max: int = setting(320, "the bounding box of a thumbnail, in pixels", low=1, high=4096)
     thumb_quality: int = setting(85, "the JPEG quality of a thumbnail", low=1, high=95)
 
+    webhook_url: str | None = setting(
+        None,
+        "where the worker POSTs an event when a photo completes or fails (http or https; the same "
+        "address rules as downloads, ALLOW_PRIVATE_SOURCES included); unset: no deliveries",
+    )
+    webhook_secret: str | None = setting(
+        None, "the key of each event's HMAC-SHA256 signature; required when WEBHOOK_URL is set"
+    )
+    webhook_timeout_s: float = setting(
+        10.0, "the longest one delivery may take, connecting and answering included", low=0.1, high=300
+    )
+    webhook_give_up_after_s: int = setting(
+        3 * 24 * 3600,
+        "how long after its photo's outcome an event is retried before it is marked dead",
+        low=1,
+    )
+    webhook_max_backoff_s: int = setting(
+        3600, "the longest wait between two deliveries of an event (exponential from 1 s)", low=1
+    )
+    webhook_retention_s: int = setting(
+        7 * 24 * 3600,
+        "delivered and dead events (all events, while WEBHOOK_URL is unset) are deleted this long "
+        "after their photo's outcome",
+        low=60,
+    )
+    webhook_concurrency: int = setting(4, "deliveries in flight at once, per worker process", low=1, high=64)
+
     db_statement_timeout_ms: int = setting(15000, "PostgreSQL statement timeout (0: none)", low=0)
     db_dead_peer_s: int = setting(
         30, "a database connection silent this long is dropped, with a vanished worker's locks", low=3
@@ -153,7 +180,19 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         raise ConfigError(
             f"THUMBS_PUBLIC_BASE_URL must be an http(s) URL, got {config.thumbs_public_base_url!r}"
         )
+    _check_webhook(config)
     return config
+
+
+def _check_webhook(config: Config) -> None:
+    """A webhook URL must be an http(s) URL, and comes with a secret to sign its events."""
+    if config.webhook_url is None:
+        return
+    target = urlsplit(config.webhook_url)
+    if target.scheme not in ("http", "https") or not target.hostname:
+        raise ConfigError(f"WEBHOOK_URL must be an http(s) URL, got {config.webhook_url!r}")
+    if not config.webhook_secret:
+        raise ConfigError("WEBHOOK_SECRET must be set when WEBHOOK_URL is")
 
 
 def with_default_query(url: str, defaults: Mapping[str, str]) -> str:

@@ -72,6 +72,12 @@ class WorkerMetrics:
             buckets=STAGE_BUCKETS,
             registry=registry,
         )
+        self._webhooks = prom.Counter(
+            "photo_processor_webhook_deliveries_total",
+            "Webhook deliveries, by outcome: delivered (a 2xx), failed (an attempt to retry), dead (given up).",
+            ["outcome"],
+            registry=registry,
+        )
         self._bytes = prom.Counter(
             "photo_processor_downloaded_bytes_total", "Bytes downloaded from sources.", registry=registry
         )
@@ -88,3 +94,7 @@ class WorkerMetrics:
     def failed(self, code: str) -> None:
         """Record a photo set 'failed'."""
         self._failed.labels(code).inc()
+
+    def webhook(self, outcome: str) -> None:
+        """Record a webhook delivery's outcome: delivered, failed, or dead."""
+        self._webhooks.labels(outcome).inc()

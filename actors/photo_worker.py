@@ -3,8 +3,8 @@
 At process boot it builds the photo processor and the metrics. The actor hands it each message
 (`handle`), which processes the photo and logs and meters the attempt. Once a message has
 failed for good, its `after_*` hook sets the photo 'failed'. Beside the worker threads it runs
-the reconciler; at shutdown it closes what it opened. Every error is read through
-`errors.classify`, the one place an error gets its code and meaning.
+the reconciler and the webhooks' delivery loop; at shutdown it closes what it opened. Every
+error is read through `errors.classify`, the one place an error gets its code and meaning.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from pipeline.deletion import retry_removals
 from pipeline.errors import EXPIRED, Failure, classify
 from pipeline.processor import PhotoProcessor
 from pipeline.reconcile import ReconcilerThread, reconcile_once
+from webhooks.dispatcher import WebhookDispatcher
 
 log = logging.getLogger("actors.process_photo")
 
@@ -56,6 +57,7 @@ class PhotoWorker(Middleware):
         self._config = config
         self._booted: _Booted | None = None
         self._reconciler: ReconcilerThread | None = None
+        self._webhooks: WebhookDispatcher | None = None
         self._cutoff: threading.Timer | None = None
 
     # --- the process's life -------------------------------------------------------------------
@@ -80,10 +82,15 @@ class PhotoWorker(Middleware):
         }
         self._reconciler = ReconcilerThread(housekeeping, interval_s=min(60.0, max(1.0, lease_s / 4)))
         self._reconciler.start()
+        # Its own thread and connection: a slow or absent receiver never holds a photo thread.
+        self._webhooks = WebhookDispatcher(self._config, self.processor.db, on_outcome=self.metrics.webhook)
+        self._webhooks.start()
 
     def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         if self._reconciler is not None:
             self._reconciler.stop()
+        if self._webhooks is not None:
+            self._webhooks.stop()
         if self._booted is not None:
             # Dramatiq waits WORKER_SHUTDOWN_MS for the photos in flight, then exits anyway. Downloads
             # still running at half of it are cut, so that their threads end cleanly in that time:
@@ -104,6 +111,11 @@ class PhotoWorker(Middleware):
     def processor(self) -> PhotoProcessor:
         """The processor of this worker process."""
         return self._boot_state().processor
+
+    @property
+    def metrics(self) -> WorkerMetrics:
+        """The metrics of this worker process."""
+        return self._boot_state().metrics
 
     def _boot_state(self) -> _Booted:
         if self._booted is None:

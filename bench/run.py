@@ -78,6 +78,13 @@ def _ingest(quick: bool) -> Section:
     return ingest.run(quick=quick)
 
 
+def _webhooks(quick: bool) -> Section:
+    """The webhooks suite (the worker's photos/s with a receiver that never answers, and without)."""
+    from bench import webhooks
+
+    return webhooks.run(quick=quick)
+
+
 SUITES: dict[str, Callable[[bool], Section]] = {
     "thumbnail": _thumbnail,
     "memory": _memory,
@@ -87,6 +94,7 @@ SUITES: dict[str, Callable[[bool], Section]] = {
     "remote": _remote,
     "endtoend": _endtoend,
     "ingest": _ingest,
+    "webhooks": _webhooks,
 }
 
 
