@@ -84,8 +84,8 @@ class ConfirmedPublisher:
 
     def __call__(self, photo_ids: list[str]) -> list[str]:
         """Publish a message per photo; return the photos, all queued. PublishInterrupted when the
-        broker confirmed only some of them (or none), naming which."""
-        return self.finish(self.start(photo_ids))
+        broker confirmed only some of them (or none), naming which. One deadline bounds it all."""
+        return self._finish(self.start(photo_ids))
 
     def start(self, photo_ids: list[str]) -> Outgoing:
         """Build the messages and write them on this thread's link; raise nothing (`finish` will)."""
@@ -106,8 +106,13 @@ class ConfirmedPublisher:
         return outgoing
 
     def finish(self, outgoing: Outgoing) -> list[str]:
-        """Wait for the batch's confirms; return its photos, all queued, or raise
-        PublishInterrupted naming those queued and the others."""
+        """Wait for the batch's confirms, up to a deadline counted from now (the caller did other
+        work since `start`, a page read: not the broker's time); return its photos, all queued,
+        or raise PublishInterrupted naming those queued and the others."""
+        outgoing.until = max(outgoing.until, time.monotonic() + self._deadline_s)
+        return self._finish(outgoing)
+
+    def _finish(self, outgoing: Outgoing) -> list[str]:
         photo_ids = outgoing.photo_ids
         if len(photo_ids) <= SMALL_BATCH:
             return one_at_a_time(self._actor.send)(photo_ids)
@@ -137,6 +142,7 @@ class ConfirmedPublisher:
         outgoing.batch = Batch(frames, [outgoing.messages[i].message_id for i in indexes])
         outgoing.link, outgoing.indexes = link, indexes
         link.send(outgoing.batch)
+        link.flush(outgoing.until)  # on the socket now, not when the caller next waits
 
     def _wait(self, outgoing: Outgoing, link: Link, batch: Batch) -> None:
         """Wait for the batch on its link; send again, once, what a link closed under it left
