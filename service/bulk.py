@@ -9,7 +9,7 @@ be harmless anyway (the worker skips a photo that is done or held by another wor
 The database's part runs on a thread of its own, overlapping the publishing: while a page's
 messages go out and their confirms come back, the next page is read, its photos given a fresh
 budget (one statement does both, as `send_all` does before it publishes), and the page before is
-marked queued. A broker failure stops the run; the
+marked queued; an error marking surfaces at the next page. A broker failure stops the run; the
 page read ahead then had its budget reset without a message, as any request the broker refuses
 does. A database failure stops it too, once the pages already sent are settled (DatabaseStopped
 says how many photos were queued).
@@ -21,7 +21,7 @@ import logging
 import sys
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from typing import Any, Protocol, TextIO
 from uuid import UUID
@@ -94,7 +94,13 @@ def queue_by_status(
         return [(str(uuid), created_at) for uuid, created_at in cursor.fetchall()]
 
     sent = 0
+    marking: list[Future[None]] = []  # the database thread's marks, each checked before returning
     unsettled: list[Any] = []  # pages on the wire, not finished yet (at most two)
+
+    def marked() -> None:
+        """Raise what went wrong marking pages queued (in the database thread)."""
+        while marking:
+            marking.pop(0).result()
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="bulk-database") as database:
 
@@ -112,9 +118,11 @@ def queue_by_status(
                         stopped = _joined(stopped, PublishInterrupted(publisher.finish(then), []))
                     except PublishInterrupted as also:
                         stopped = _joined(stopped, also)
-                database.submit(mark_queued, stopped.queued).result()
+                marking.append(database.submit(mark_queued, stopped.queued))
+                sent += len(stopped.queued)
+                marked()
                 raise stopped from interrupted.__cause__
-            database.submit(mark_queued, queued)
+            marking.append(database.submit(mark_queued, queued))
             sent += len(queued)
             if progress is not None:
                 progress(sent, max(total, sent))
@@ -126,9 +134,11 @@ def queue_by_status(
                 unsettled.append(publisher.start([photo_id for photo_id, _ in page]))
                 if len(unsettled) == 2:
                     settle(unsettled[0], then=unsettled[1])
+                marked()
                 page = ahead.result()
             if unsettled:
                 settle(unsettled[0])
+            marked()
         except DATABASE_ERRORS as error:
             # Pages already on the wire are settled first: what the broker confirmed is queued,
             # counted and marked, not left unaccounted for behind the database's error.
@@ -137,6 +147,8 @@ def queue_by_status(
                     settle(outgoing)
                 except PublishInterrupted as also:
                     log.warning("After the database failed, the broker too: %s", also)
+            for mark in marking:
+                mark.exception()  # wait; the first error is the one raised
             raise DatabaseStopped(sent, error) from error
         finally:
             database.submit(db.close)  # the thread's own connection
