@@ -13,8 +13,9 @@ actor's broker priority, `mandatory` (an unroutable message comes back); the que
 first, and the broker's middleware hears before_enqueue and after_enqueue as for a send. A photo
 counts as queued only once the broker acked its message; a nack, a return, a channel or
 connection that closes, or no confirm by the deadline leaves it not queued. The deadline bounds
-the whole call. A kept connection that closes under a batch (the broker closed it while it was
-idle, unnoticed) is replaced once, and the messages it left unconfirmed go out again on the new
+the whole call; a pipelined batch's (`finish`) counts from when its confirms are waited for. A
+kept connection that closes under a batch (the broker closed it while it was idle, unnoticed) is
+replaced once, and the messages it left unconfirmed go out again on the new
 one: a message may then be queued twice, which the worker tolerates (it skips a photo that is
 done or held), but none is reported queued unconfirmed. A batch of a few messages goes through
 `actor.send` instead, on the broker's own open channel.
@@ -33,6 +34,7 @@ import dramatiq
 import pika
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
+from service import publisher_upkeep
 from service.amqp_frames import publish_frames
 from service.publish_batch import Batch
 from service.publisher_link import Link
@@ -44,9 +46,6 @@ log = logging.getLogger(__name__)
 DEADLINE_S = 10.0
 # Batches this small go one message at a time (the broker's own channel, already open).
 SMALL_BATCH = 4
-# A link idle this long is closed and a new one opened: well within the heartbeat interval the
-# broker proposes (60 s), whose heartbeats an idle link, its loop not running, does not send.
-IDLE_S = 30.0
 
 
 @dataclass
@@ -167,13 +166,9 @@ class ConfirmedPublisher:
 
     def _link(self, until: float) -> Link:
         """This thread's open link, or a new one. After a fork, the parent's is not this
-        process's to use; one idle too long has stopped sending heartbeats."""
+        process's to use. An idle link's heartbeats are kept going by service/publisher_upkeep.py."""
         link: Link | None = getattr(self._links, "link", None)
         if link is not None and link.pid != os.getpid():
-            link = None
-        if link is not None and time.monotonic() - link.used_at > IDLE_S:
-            link.close()
-            self._drop(link)
             link = None
         if link is not None:
             link.refresh()
@@ -187,7 +182,13 @@ class ConfirmedPublisher:
             self._links.link = link
             with self._kept_lock:
                 self._kept.add(link)
+            publisher_upkeep.watch(self)
         return link
+
+    def kept(self) -> list[Link]:
+        """This process's open links, every thread's."""
+        with self._kept_lock:
+            return [link for link in self._kept if link.pid == os.getpid()]
 
     def close(self) -> None:
         """Drop every thread's kept connection (at shutdown, when no batch is out)."""

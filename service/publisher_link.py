@@ -2,14 +2,16 @@
 
 Opening a connection costs the TCP and AMQP handshakes, the channel and Confirm.Select: several
 round trips and much of pika's Python, per batch. A Link is opened once and kept; its I/O loop
-(pika's SelectConnection) runs only while a batch is out, in the calling thread, so the link
-belongs to one thread of one process (ConfirmedPublisher keeps one per thread and per pid).
+(pika's SelectConnection) runs only inside its calls, under its lock: the thread that owns it
+(ConfirmedPublisher keeps one per thread and per pid) writes a batch and flushes it, then waits
+for its confirms; between calls the upkeep thread (service/publisher_upkeep.py) runs it briefly
+for heartbeats.
 
 Delivery tags count the channel's publishes from 1 over its whole life: a batch records the tag
-of its first message, and a confirm maps back to the batch's messages from there. Between
-batches nothing runs: a close the broker sent meanwhile (rabbitmqctl close_connection, a
-restart, missed heartbeats) is read by `refresh` before the next batch, and a link closed under
-a batch leaves that batch's unconfirmed messages unsettled, for the caller to send again.
+of its first message, and a confirm maps back to the batch's messages from there. A close the
+broker sent between batches (rabbitmqctl close_connection, a restart) is read by `refresh` before
+the next batch, and a link closed under a batch leaves that batch's unconfirmed messages
+unsettled, for the caller to send again.
 """
 
 from __future__ import annotations
