@@ -62,6 +62,7 @@ class Outgoing:
     acked: set[int] = field(default_factory=set)
     error: BaseException | None = None
     resent: bool = False
+    flush: bool = True  # write the frames out before `start` returns (not when waited for at once)
 
 
 class ConfirmedPublisher:
@@ -84,11 +85,12 @@ class ConfirmedPublisher:
     def __call__(self, photo_ids: list[str]) -> list[str]:
         """Publish a message per photo; return the photos, all queued. PublishInterrupted when the
         broker confirmed only some of them (or none), naming which. One deadline bounds it all."""
-        return self._finish(self.start(photo_ids))
+        return self._finish(self.start(photo_ids, flush=False))
 
-    def start(self, photo_ids: list[str]) -> Outgoing:
-        """Build the messages and write them on this thread's link; raise nothing (`finish` will)."""
-        outgoing = Outgoing(photo_ids, until=time.monotonic() + self._deadline_s)
+    def start(self, photo_ids: list[str], *, flush: bool = True) -> Outgoing:
+        """Build the messages and write them on this thread's link, onto its socket unless `flush`
+        is false (the caller waits at once, which sends them); raise nothing (`finish` will)."""
+        outgoing = Outgoing(photo_ids, until=time.monotonic() + self._deadline_s, flush=flush)
         if len(photo_ids) <= SMALL_BATCH:
             return outgoing  # `finish` sends them through the actor
         outgoing.messages = [self._actor.message(photo_id) for photo_id in photo_ids]
@@ -141,7 +143,8 @@ class ConfirmedPublisher:
         outgoing.batch = Batch(frames, [outgoing.messages[i].message_id for i in indexes])
         outgoing.link, outgoing.indexes = link, indexes
         link.send(outgoing.batch)
-        link.flush(outgoing.until)  # on the socket now, not when the caller next waits
+        if outgoing.flush:  # on the socket now, not when the caller next runs the loop
+            link.flush(outgoing.until)
 
     def _wait(self, outgoing: Outgoing, link: Link, batch: Batch) -> None:
         """Wait for the batch on its link; send again, once, what a link closed under it left
