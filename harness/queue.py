@@ -27,18 +27,26 @@ class QueueProbe:
 
     def bodies(self) -> list[bytes]:
         """Take every message off the queue (acknowledged: the test owns them) and return their bodies."""
-        bodies: list[bytes] = []
+        return [body for _properties, body in self.messages()]
+
+    def messages(self) -> list[tuple[pika.BasicProperties, bytes]]:
+        """Take every message off the queue (acknowledged) and return its properties and body."""
+        messages: list[tuple[pika.BasicProperties, bytes]] = []
         while True:
             try:
-                method, _properties, body = self._channel.basic_get(QUEUE, auto_ack=True)
+                method, properties, body = self._channel.basic_get(QUEUE, auto_ack=True)
             except pika.exceptions.ChannelClosedByBroker as error:
                 if error.reply_code != 404:
                     raise
                 self._channel = self._connection.channel()
-                return bodies  # never declared: nothing was ever sent
+                return messages  # never declared: nothing was ever sent
             if method is None:
-                return bodies
-            bodies.append(body)
+                return messages
+            messages.append((properties, body))
+
+    def delete(self) -> None:
+        """Delete the queue, as an operator might by hand."""
+        self._channel.queue_delete(QUEUE)
 
     def photo_ids(self) -> list[str]:
         """The photo UUIDs of the messages on the queue, checking each is Dramatiq's format."""

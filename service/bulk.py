@@ -9,25 +9,31 @@ be harmless anyway (the worker skips a photo that is done or held by another wor
 The database's part runs on a thread of its own, overlapping the publishing: while a page's
 messages go out and their confirms come back, the next page is read, its photos given a fresh
 budget (one statement does both, as `send_all` does before it publishes), and the page before is
-marked queued. A broker failure stops the run; the page read ahead then had its budget reset
-without a message, as any request the broker refuses does.
+marked queued; an error marking surfaces at the next page. A broker failure stops the run; the
+page read ahead then had its budget reset without a message, as any request the broker refuses
+does. A database failure stops it too, once the pages already sent are settled (DatabaseStopped
+says how many photos were queued).
 """
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from typing import Any, Protocol, TextIO
 from uuid import UUID
 
+import peewee
 from peewee import SQL, Database, fn
 
 from models import FAILED, PENDING, Photo
 from pipeline.claims import FRESH_BUDGET, NOT_FRESH
 from service.publishing import PublishInterrupted, mark_queued
+
+log = logging.getLogger(__name__)
 
 BATCH_SIZE = 3000  # rows per page: larger pages keep more of the broker busy per round trip
 
@@ -48,6 +54,9 @@ SELECT uuid, created_at FROM page ORDER BY created_at, uuid
 _START = (datetime(1, 1, 1), str(UUID(int=0)))
 
 Page = list[tuple[str, datetime]]
+
+# What a failing database raises (a connection lost, a statement refused).
+DATABASE_ERRORS = (peewee.DatabaseError, peewee.InterfaceError)
 
 
 class Pipelined(Protocol):
@@ -85,41 +94,74 @@ def queue_by_status(
         return [(str(uuid), created_at) for uuid, created_at in cursor.fetchall()]
 
     sent = 0
+    marking: list[Future[None]] = []  # the database thread's marks, each checked before returning
+    unsettled: list[Any] = []  # pages on the wire, not finished yet (at most two)
+
+    def marked() -> None:
+        """Raise what went wrong marking pages queued (in the database thread)."""
+        while marking:
+            marking.pop(0).result()
+
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="bulk-database") as database:
 
         def settle(outgoing: Any, then: Any = None) -> None:
             """Wait for a page's confirms and mark its photos queued (in the background)."""
             nonlocal sent
+            unsettled.remove(outgoing)
             try:
                 queued = publisher.finish(outgoing)
             except PublishInterrupted as interrupted:
                 stopped = interrupted
                 if then is not None:  # the next page is out too: learn what became of it
+                    unsettled.remove(then)
                     try:
                         stopped = _joined(stopped, PublishInterrupted(publisher.finish(then), []))
                     except PublishInterrupted as also:
                         stopped = _joined(stopped, also)
-                database.submit(mark_queued, stopped.queued).result()
+                marking.append(database.submit(mark_queued, stopped.queued))
+                sent += len(stopped.queued)
+                marked()
                 raise stopped from interrupted.__cause__
-            database.submit(mark_queued, queued)
+            marking.append(database.submit(mark_queued, queued))
             sent += len(queued)
             if progress is not None:
                 progress(sent, max(total, sent))
 
         try:
-            ahead = database.submit(read_page, _START)
-            out: Any = None
-            while page := ahead.result():
+            page = database.submit(read_page, _START).result()
+            while page:
                 ahead = database.submit(read_page, (page[-1][1], page[-1][0]))
-                outgoing = publisher.start([photo_id for photo_id, _ in page])
-                if out is not None:
-                    settle(out, then=outgoing)
-                out = outgoing
-            if out is not None:
-                settle(out)
+                unsettled.append(publisher.start([photo_id for photo_id, _ in page]))
+                if len(unsettled) == 2:
+                    settle(unsettled[0], then=unsettled[1])
+                marked()
+                page = ahead.result()
+            if unsettled:
+                settle(unsettled[0])
+            marked()
+        except DATABASE_ERRORS as error:
+            # Pages already on the wire are settled first: what the broker confirmed is queued,
+            # counted and marked, not left unaccounted for behind the database's error.
+            for outgoing in list(unsettled):
+                try:
+                    settle(outgoing)
+                except PublishInterrupted as also:
+                    log.warning("After the database failed, the broker too: %s", also)
+            for mark in marking:
+                mark.exception()  # wait; the first error is the one raised
+            raise DatabaseStopped(sent, error) from error
         finally:
             database.submit(db.close)  # the thread's own connection
     return sent
+
+
+class DatabaseStopped(Exception):
+    """A database error stopped the run; `sent` photos were queued before it."""
+
+    def __init__(self, sent: int, error: BaseException) -> None:
+        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        super().__init__(f"the database failed: {first_line}")
+        self.sent = sent
 
 
 def _joined(first: PublishInterrupted, second: PublishInterrupted) -> PublishInterrupted:

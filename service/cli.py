@@ -133,6 +133,12 @@ def _process_pending(config: Config, args: argparse.Namespace) -> int:
     except PublishInterrupted as interrupted:
         print(f"the broker failed: {interrupted}. Run the command again.", file=sys.stderr)
         return 1
+    except bulk_queue.DatabaseStopped as stopped:
+        print(f"{stopped}; {stopped.sent} photo(s) queued before it. Run the command again.", file=sys.stderr)
+        return 1
+    except bulk_queue.DATABASE_ERRORS as error:  # before the first page (counting)
+        print(f"{bulk_queue.DatabaseStopped(0, error)}. Run the command again.", file=sys.stderr)
+        return 1
     finally:
         publisher.close()
     print(f"{sent} {args.status} photo(s) queued")

@@ -13,8 +13,9 @@ actor's broker priority, `mandatory` (an unroutable message comes back); the que
 first, and the broker's middleware hears before_enqueue and after_enqueue as for a send. A photo
 counts as queued only once the broker acked its message; a nack, a return, a channel or
 connection that closes, or no confirm by the deadline leaves it not queued. The deadline bounds
-the whole call. A kept connection that closes under a batch (the broker closed it while it was
-idle, unnoticed) is replaced once, and the messages it left unconfirmed go out again on the new
+the whole call; a pipelined batch's (`finish`) counts from when its confirms are waited for. A
+kept connection that closes under a batch (the broker closed it while it was idle, unnoticed) is
+replaced once, and the messages it left unconfirmed go out again on the new
 one: a message may then be queued twice, which the worker tolerates (it skips a photo that is
 done or held), but none is reported queued unconfirmed. A batch of a few messages goes through
 `actor.send` instead, on the broker's own open channel.
@@ -33,6 +34,7 @@ import dramatiq
 import pika
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
+from service import publisher_upkeep
 from service.amqp_frames import publish_frames
 from service.publish_batch import Batch
 from service.publisher_link import Link
@@ -44,9 +46,6 @@ log = logging.getLogger(__name__)
 DEADLINE_S = 10.0
 # Batches this small go one message at a time (the broker's own channel, already open).
 SMALL_BATCH = 4
-# A link idle this long is closed and a new one opened: well within the heartbeat interval the
-# broker proposes (60 s), whose heartbeats an idle link, its loop not running, does not send.
-IDLE_S = 30.0
 
 
 @dataclass
@@ -63,6 +62,7 @@ class Outgoing:
     acked: set[int] = field(default_factory=set)
     error: BaseException | None = None
     resent: bool = False
+    flush: bool = True  # write the frames out before `start` returns (not when waited for at once)
 
 
 class ConfirmedPublisher:
@@ -84,12 +84,13 @@ class ConfirmedPublisher:
 
     def __call__(self, photo_ids: list[str]) -> list[str]:
         """Publish a message per photo; return the photos, all queued. PublishInterrupted when the
-        broker confirmed only some of them (or none), naming which."""
-        return self.finish(self.start(photo_ids))
+        broker confirmed only some of them (or none), naming which. One deadline bounds it all."""
+        return self._finish(self.start(photo_ids, flush=False))
 
-    def start(self, photo_ids: list[str]) -> Outgoing:
-        """Build the messages and write them on this thread's link; raise nothing (`finish` will)."""
-        outgoing = Outgoing(photo_ids, until=time.monotonic() + self._deadline_s)
+    def start(self, photo_ids: list[str], *, flush: bool = True) -> Outgoing:
+        """Build the messages and write them on this thread's link, onto its socket unless `flush`
+        is false (the caller waits at once, which sends them); raise nothing (`finish` will)."""
+        outgoing = Outgoing(photo_ids, until=time.monotonic() + self._deadline_s, flush=flush)
         if len(photo_ids) <= SMALL_BATCH:
             return outgoing  # `finish` sends them through the actor
         outgoing.messages = [self._actor.message(photo_id) for photo_id in photo_ids]
@@ -106,8 +107,13 @@ class ConfirmedPublisher:
         return outgoing
 
     def finish(self, outgoing: Outgoing) -> list[str]:
-        """Wait for the batch's confirms; return its photos, all queued, or raise
-        PublishInterrupted naming those queued and the others."""
+        """Wait for the batch's confirms, up to a deadline counted from now (the caller did other
+        work since `start`, a page read: not the broker's time); return its photos, all queued,
+        or raise PublishInterrupted naming those queued and the others."""
+        outgoing.until = max(outgoing.until, time.monotonic() + self._deadline_s)
+        return self._finish(outgoing)
+
+    def _finish(self, outgoing: Outgoing) -> list[str]:
         photo_ids = outgoing.photo_ids
         if len(photo_ids) <= SMALL_BATCH:
             return one_at_a_time(self._actor.send)(photo_ids)
@@ -137,6 +143,8 @@ class ConfirmedPublisher:
         outgoing.batch = Batch(frames, [outgoing.messages[i].message_id for i in indexes])
         outgoing.link, outgoing.indexes = link, indexes
         link.send(outgoing.batch)
+        if outgoing.flush:  # on the socket now, not when the caller next runs the loop
+            link.flush(outgoing.until)
 
     def _wait(self, outgoing: Outgoing, link: Link, batch: Batch) -> None:
         """Wait for the batch on its link; send again, once, what a link closed under it left
@@ -161,13 +169,9 @@ class ConfirmedPublisher:
 
     def _link(self, until: float) -> Link:
         """This thread's open link, or a new one. After a fork, the parent's is not this
-        process's to use; one idle too long has stopped sending heartbeats."""
+        process's to use. An idle link's heartbeats are kept going by service/publisher_upkeep.py."""
         link: Link | None = getattr(self._links, "link", None)
         if link is not None and link.pid != os.getpid():
-            link = None
-        if link is not None and time.monotonic() - link.used_at > IDLE_S:
-            link.close()
-            self._drop(link)
             link = None
         if link is not None:
             link.refresh()
@@ -181,7 +185,13 @@ class ConfirmedPublisher:
             self._links.link = link
             with self._kept_lock:
                 self._kept.add(link)
+            publisher_upkeep.watch(self)
         return link
+
+    def kept(self) -> list[Link]:
+        """This process's open links, every thread's."""
+        with self._kept_lock:
+            return [link for link in self._kept if link.pid == os.getpid()]
 
     def close(self) -> None:
         """Drop every thread's kept connection (at shutdown, when no batch is out)."""

@@ -52,7 +52,11 @@ def test_a_thousand_messages_are_queued_in_order_in_dramatiqs_format(
     assert publisher(photo_ids) == photo_ids
 
     actors_package.process_photo.send(photo_id := str(uuid.uuid4()))  # one as the actor sends it
-    bodies = [json.loads(body) for body in queue.bodies()]
+    messages = queue.messages()
+    bodies = [json.loads(body) for _properties, body in messages]
+    sent_properties = vars(messages[-1][0])
+    assert (sent_properties["delivery_mode"], sent_properties["priority"]) == (2, None)
+    assert all(vars(properties) == sent_properties for properties, _body in messages), "as a send's"
     assert [body["args"] for body in bodies] == [[p] for p in [*photo_ids, photo_id]]
     assert all(body.keys() == bodies[-1].keys() for body in bodies), "the same fields as a send"
     assert all(
@@ -60,6 +64,23 @@ def test_a_thousand_messages_are_queued_in_order_in_dramatiqs_format(
         for body in bodies
     )
     assert len({body["message_id"] for body in bodies}) == len(bodies)
+
+
+def test_a_message_no_queue_takes_comes_back_and_is_not_queued(
+    publisher: ConfirmedPublisher, queue: QueueProbe
+) -> None:
+    """Published mandatory: with the queue deleted by hand, the broker returns each message rather
+    than drop it and ack; the queue is declared again for the next batch."""
+    assert publisher(first := [str(uuid.uuid4()) for _ in range(10)]) == first
+    queue.delete()
+    lost = [str(uuid.uuid4()) for _ in range(10)]
+
+    with pytest.raises(PublishInterrupted) as interrupted:
+        publisher(lost)
+
+    assert (interrupted.value.queued, interrupted.value.not_queued) == ([], lost)
+    assert publisher(then := [str(uuid.uuid4()) for _ in range(10)]) == then
+    assert queue.photo_ids() == then
 
 
 def test_messages_the_broker_refuses_are_not_queued_and_are_named(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import falcon.testing
 import pytest
@@ -15,6 +16,7 @@ from config import Config
 from harness.polling import wait_until
 from harness.queue import QueueProbe
 from harness.services import RunServices, close_connections, running_connections
+from service import publisher_upkeep
 from service.confirmed_publish import ConfirmedPublisher
 from service.publisher_link import Link
 from tests.support.data import insert_photo
@@ -55,14 +57,19 @@ def _ids(count: int) -> list[str]:
 
 
 def test_a_connection_the_broker_closed_between_batches_is_replaced(
-    publisher: ConfirmedPublisher, services: RunServices, probe: Any
+    publisher: ConfirmedPublisher, services: RunServices, probe: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     first, second = _ids(50), _ids(50)
     assert publisher(first) == first
+    [closed] = publisher.kept()
     _close_every_connection(services)
+    writes: list[int] = []
+    monkeypatch.setattr(ConfirmedPublisher, "_write", _recording(ConfirmedPublisher._write, writes))
 
     assert publisher(second) == second
 
+    assert writes == [50], "noticed before the batch: written once, on a new connection, not sent again"
+    assert publisher.kept() != [closed]
     assert probe().photo_ids() == first + second, "each once, none lost"
 
 
@@ -114,3 +121,62 @@ def test_post_after_the_broker_closed_the_connection_queues_and_marks_every_phot
     marked = database.execute_sql("SELECT count(*) FROM photos WHERE queued_at IS NOT NULL").fetchone()
     assert marked == (40,)
     assert probe().photo_ids() == first + second
+
+
+def _with_heartbeat(url: str, seconds: int) -> str:
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query))
+    query["heartbeat"] = str(seconds)
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def _heartbeats_sent(link: Link) -> int:
+    checker = link._connection._heartbeat_checker if link._connection is not None else None
+    return int(checker._heartbeat_frames_sent) if checker is not None else 0
+
+
+def test_an_idle_link_keeps_its_heartbeats_and_its_connection(
+    config: Config, actors_package: Any, services: RunServices, probe: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The broker closes a connection after two missed heartbeats: idle for several intervals
+    (heartbeat 2 s here), the link must still be the broker's, and the next batch go out on it."""
+    publisher = ConfirmedPublisher(actors_package.process_photo, _with_heartbeat(config.amqp_url, 2))
+    try:
+        assert publisher(first := _ids(10)) == first
+        [link] = publisher.kept()
+        assert link.heartbeat_s == 2
+
+        wait_until(lambda: _heartbeats_sent(link) >= 4, timeout=60, message="heartbeats sent while idle")
+
+        assert link.is_open
+        assert running_connections(services) >= 1
+        resent = []
+        monkeypatch.setattr(ConfirmedPublisher, "_write", _recording(ConfirmedPublisher._write, resent))
+        assert publisher(second := _ids(10)) == second
+        assert publisher.kept() == [link], "the same connection"
+        assert len(resent) == 1, "written once, not sent again"
+    finally:
+        publisher.close()
+    assert probe().photo_ids() == first + second
+
+
+def test_closing_every_publisher_closes_their_connections(
+    publisher: ConfirmedPublisher, services: RunServices, probe: Any
+) -> None:
+    """What gunicorn's worker_exit hook does."""
+    before = running_connections(services)
+    assert publisher(batch := _ids(10)) == batch
+    wait_until(lambda: running_connections(services) == before + 1, timeout=30, message="the link open")
+
+    publisher_upkeep.close_all()
+
+    assert publisher.kept() == []
+    wait_until(lambda: running_connections(services) == before, timeout=30, message="the link closed")
+
+
+def _recording(write: Any, calls: list[int]) -> Any:
+    def recorded(self: ConfirmedPublisher, outgoing: Any, indexes: list[int]) -> None:
+        calls.append(len(indexes))
+        write(self, outgoing, indexes)
+
+    return recorded
