@@ -12,12 +12,16 @@ from pathlib import Path
 
 import pytest
 from peewee import Database
-from playwright.sync_api import Browser, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
 
 from harness.service_processes import REPO, ServiceProcess, running, start_api, start_worker
 from tests.conftest import failed
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+# How long an action or an `expect` may wait for the page to get there. The dashboard polls
+# /stats every 1.5-5 s, so a count can lag what the page shows elsewhere by a poll or two, and
+# more on a loaded machine: Playwright's own default for `expect` (5 s) is a race, not a bound.
+PAGE_TIMEOUT_MS = 30_000
 # Where the screenshots go (git-ignored); the README points at test-artifacts/dashboard.png.
 ARTIFACTS = REPO / "test-artifacts"
 # As root, Chromium needs --no-sandbox. The others stop it reaching for Google's services, which
@@ -95,8 +99,9 @@ def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
     """A fresh context (no storage, no cache) and page. An uncaught error in the page fails the
     test; a failed test leaves a screenshot of the page in test-artifacts/."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
+    expect.set_options(timeout=PAGE_TIMEOUT_MS)
     page = context.new_page()
-    page.set_default_timeout(15_000)
+    page.set_default_timeout(PAGE_TIMEOUT_MS)
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     yield page
