@@ -107,6 +107,88 @@ def test_a_hand_run_bulk_update_writes_one_event_per_photo_and_a_rollback_none(
     assert kept == counted, "the count triggers of schema/0007 still follow every change"
 
 
+def _in_one_transaction(config: Config, *statements: tuple[str, tuple[str, ...]]) -> None:
+    conn = psycopg2.connect(config.pg_connection_uri)
+    try:
+        with conn, conn.cursor() as cur:
+            for statement, params in statements:
+                cur.execute(statement, params)
+    finally:
+        conn.close()
+
+
+SET_STATUS = "UPDATE photos SET status = %s, failure_reason = %s WHERE uuid = %s"
+
+
+def test_a_final_state_set_back_to_pending_in_the_same_transaction_writes_no_event(
+    config: Config, database: Database
+) -> None:
+    photo_id = insert_photo(database, status="processing")
+
+    _in_one_transaction(
+        config, (SET_STATUS, ("completed", None, photo_id)), (SET_STATUS, ("pending", None, photo_id))
+    )
+
+    assert events_of(database, photo_id) == []
+
+
+def test_completed_then_failed_in_one_transaction_writes_only_the_committed_failure(
+    config: Config, database: Database
+) -> None:
+    photo_id = insert_photo(database, status="processing")
+
+    _in_one_transaction(
+        config,
+        (SET_STATUS, ("completed", None, photo_id)),
+        (SET_STATUS, ("failed", "http_404: gone", photo_id)),
+    )
+
+    [event] = events_of(database, photo_id)
+    assert (event["type"], event["payload"]["status"]) == ("photo.failed", "failed")
+    assert event["payload"]["failure_reason"] == "http_404: gone"
+
+
+def test_the_same_final_state_reached_twice_in_one_transaction_writes_one_event(
+    config: Config, database: Database
+) -> None:
+    photo_id = insert_photo(database, status="processing")
+
+    _in_one_transaction(
+        config,
+        (SET_STATUS, ("completed", None, photo_id)),
+        (SET_STATUS, ("pending", None, photo_id)),
+        (SET_STATUS, ("completed", None, photo_id)),
+    )
+
+    assert [event["type"] for event in events_of(database, photo_id)] == ["photo.completed"]
+
+
+def test_a_photo_failed_then_deleted_in_one_transaction_writes_no_event(
+    config: Config, database: Database
+) -> None:
+    photo_id = insert_photo(database, status="processing")
+
+    _in_one_transaction(
+        config,
+        (SET_STATUS, ("failed", "http_404: gone", photo_id)),
+        ("DELETE FROM photos WHERE uuid = %s", (photo_id,)),
+    )
+
+    assert events_of(database, photo_id) == []
+
+
+@pytest.mark.parametrize("status", ["completed", "failed"])
+def test_a_photo_inserted_already_final_writes_its_event(database: Database, status: str) -> None:
+    photo_id = insert_photo(database, status=status)
+
+    [event] = events_of(database, photo_id)
+    assert (event["type"], event["payload"]["status"]) == (f"photo.{status}", status)
+
+
+def test_a_photo_inserted_pending_writes_no_event(database: Database) -> None:
+    assert events_of(database, insert_photo(database)) == []
+
+
 def test_a_photo_with_events_can_be_deleted_and_its_events_stay(database: Database) -> None:
     photo_id = insert_photo(database)
     _complete(database, photo_id)
