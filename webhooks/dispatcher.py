@@ -9,6 +9,7 @@ thumbnailing goes on. New events are found by polling the due index every POLL_S
 
 from __future__ import annotations
 
+import collections
 import logging
 import queue
 import threading
@@ -58,6 +59,7 @@ class WebhookDispatcher(threading.Thread):
         )
         self._work: queue.Queue[outbox.Event | None] = queue.Queue()
         self._results: queue.Queue[Result] = queue.Queue()
+        self._unrecorded: collections.deque[Result] = collections.deque()
         self._in_flight: dict[UUID, outbox.Event] = {}
         self._wake = threading.Event()
         self._stopped = threading.Event()
@@ -122,29 +124,41 @@ class WebhookDispatcher(threading.Thread):
                 log.info("Deleted %d webhook events older than the retention time.", pruned)
 
     def _record(self) -> None:
-        """Write down each delivery that ended (one left unwritten is due again at its lease's end)."""
+        """Write down each delivery that ended, oldest first.
+
+        A result whose write fails (the database away) stays first in line, its event still
+        counted in flight, and is written on the next pass, after the loop's backoff; writing one
+        twice is harmless (the claim's token no longer matches). One never written (the worker
+        killed) leaves its event due again when the lease runs out.
+        """
         while True:
             try:
-                event, error = self._results.get_nowait()
+                self._unrecorded.append(self._results.get_nowait())
             except queue.Empty:
-                return
-            self._in_flight.pop(event.id, None)
-            if error is None:
-                outbox.delivered(self._db, event.id)
-                self._on_outcome("delivered")
-                continue
-            self._on_outcome("failed")
-            config = self._config
-            dead = outbox.failed(
-                self._db,
-                event,
-                error,
-                give_up_after_s=config.webhook_give_up_after_s,
-                max_backoff_s=config.webhook_max_backoff_s,
-            )
-            if dead:
-                self._on_outcome("dead")
-                log.warning("Webhook event %s (%s) is dead: %s", event.id, event.type, error)
+                break
+        while self._unrecorded:
+            self._write(self._unrecorded[0])
+            self._in_flight.pop(self._unrecorded.popleft().event.id, None)
+
+    def _write(self, result: Result) -> None:
+        """Record one delivery's outcome in the outbox, and count it."""
+        event, error = result
+        if error is None:
+            outbox.delivered(self._db, event)
+            self._on_outcome("delivered")
+            return
+        self._on_outcome("failed")
+        config = self._config
+        state = outbox.failed(
+            self._db,
+            event,
+            error,
+            give_up_after_s=config.webhook_give_up_after_s,
+            max_backoff_s=config.webhook_max_backoff_s,
+        )
+        if state == outbox.DEAD:
+            self._on_outcome("dead")
+            log.warning("Webhook event %s (%s) is dead: %s", event.id, event.type, error)
 
     def _deliver(self) -> None:
         """A sender thread: deliver each event handed over, until told to stop."""
@@ -163,7 +177,7 @@ class WebhookDispatcher(threading.Thread):
         try:
             with self._db.connection_context():
                 self._record()
-                outbox.release(self._db, list(self._in_flight))
+                outbox.release(self._db, list(self._in_flight.values()))
         except Exception:
             log.exception(
                 "Could not release the webhook events in flight; they are due when their lease ends."

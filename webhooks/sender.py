@@ -3,8 +3,11 @@
 The receiver is reached like a photo's source: through the AddressGuard (the same SSRF rules,
 ALLOW_PRIVATE_SOURCES included), never through a proxy, and never by following a redirect (a
 3xx is a failure: an event goes where it was configured to go, or nowhere). WEBHOOK_TIMEOUT_S
-bounds the whole request, not each read: a socket deadline cuts a receiver that trickles bytes
-or never answers (pipeline/deadline.py), and `interrupt` cuts every delivery at once.
+bounds the whole request from its first socket, not each read: a socket deadline cuts a
+receiver that trickles bytes or never answers (pipeline/deadline.py), and `interrupt` cuts every
+delivery at once. Resolving the receiver's name comes before any socket (pipeline/netguard.py) and
+is bounded only by the system resolver's timeout, as for a photo's source; a delivery that
+outlasts its lease that way cannot record over the next claim (the claim token, webhooks/outbox.py).
 """
 
 from __future__ import annotations

@@ -214,7 +214,7 @@ def test_a_claimed_event_is_leased_and_not_claimed_again_until_its_lease_ends(da
     assert event.attempts == 1
     assert outbox.claim_due(database, limit=10, lease_s=60) == []
 
-    outbox.release(database, [event.id])
+    outbox.release(database, [event])
     [again] = outbox.claim_due(database, limit=10, lease_s=60)
     assert (again.id, again.attempts) == (event.id, 2)
 
@@ -222,16 +222,24 @@ def test_a_claimed_event_is_leased_and_not_claimed_again_until_its_lease_ends(da
 def test_a_failed_delivery_backs_off_then_is_dead_past_the_give_up_time(database: Database) -> None:
     event = _one_due(database)
 
-    assert not outbox.failed(database, event, "HTTP 500: oops", give_up_after_s=3600, max_backoff_s=60)
+    assert (
+        outbox.failed(database, event, "HTTP 500: oops", give_up_after_s=3600, max_backoff_s=60) == "pending"
+    )
     [row] = events_of(database, str(event.photo["uuid"]))
     assert (row["state"], row["last_error"]) == ("pending", "HTTP 500: oops")
     wait = row["next_attempt_at"] - row["occurred_at"]
     assert timedelta(seconds=0.4) < wait < timedelta(seconds=30), "the first backoff: about a second"
 
     database.execute_sql(
-        "UPDATE webhook_events SET occurred_at = now() - interval '2 hours' WHERE id = %s", (str(event.id),)
+        "UPDATE webhook_events SET occurred_at = now() - interval '2 hours', next_attempt_at = now()"
+        " WHERE id = %s",
+        (str(event.id),),
     )
-    assert outbox.failed(database, event, "timeout: no answer", give_up_after_s=3600, max_backoff_s=60)
+    [again] = outbox.claim_due(database, limit=10, lease_s=60)
+    assert again.attempts == 2
+    assert (
+        outbox.failed(database, again, "timeout: no answer", give_up_after_s=3600, max_backoff_s=60) == "dead"
+    )
     [row] = events_of(database, str(event.photo["uuid"]))
     assert (row["state"], row["last_error"]) == ("dead", "timeout: no answer")
     assert outbox.claim_due(database, limit=10, lease_s=60) == []
@@ -239,10 +247,29 @@ def test_a_failed_delivery_backs_off_then_is_dead_past_the_give_up_time(database
 
 def test_prune_deletes_old_finished_events_and_old_pending_ones_only_when_asked(database: Database) -> None:
     delivered, pending = _one_due(database), _one_due(database)
-    outbox.delivered(database, delivered.id)
-    outbox.release(database, [pending.id])
+    assert outbox.delivered(database, delivered)
+    outbox.release(database, [pending])
     database.execute_sql("UPDATE webhook_events SET occurred_at = now() - interval '2 days'")
 
     assert outbox.prune(database, retention_s=86400, pending_too=False) == 1
     assert outbox.prune(database, retention_s=86400, pending_too=False) == 0
     assert outbox.prune(database, retention_s=86400, pending_too=True) == 1
+
+
+def test_a_sender_whose_lease_ran_out_cannot_record_over_the_next_claim(database: Database) -> None:
+    stale = _one_due(database)
+    database.execute_sql("UPDATE webhook_events SET next_attempt_at = now() WHERE id = %s", (str(stale.id),))
+    [current] = outbox.claim_due(database, limit=10, lease_s=60)
+    assert (current.id, current.attempts) == (stale.id, 2)
+
+    assert outbox.failed(database, stale, "HTTP 500: late", give_up_after_s=0, max_backoff_s=60) is None
+    assert not outbox.delivered(database, stale)
+    outbox.release(database, [stale])
+    [row] = events_of(database, str(stale.photo["uuid"]))
+    assert (row["state"], row["attempts"], row["last_error"]) == ("pending", 2, None)
+    assert outbox.claim_due(database, limit=10, lease_s=60) == [], "the current claim's lease stands"
+
+    assert outbox.delivered(database, current)
+    assert not outbox.delivered(database, current), "recorded once"
+    [row] = events_of(database, str(stale.photo["uuid"]))
+    assert row["state"] == "delivered"
