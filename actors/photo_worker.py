@@ -67,6 +67,8 @@ class PhotoWorker(Middleware):
         self._booted = _Booted(PhotoProcessor.from_config(self._config), WorkerMetrics())
 
     def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        # A connection for each photo thread, the housekeeping thread and the webhook dispatcher.
+        self.processor.db.reserve(worker.worker_threads + 2)
         lease_s = self._config.lease_s
         reconcile = functools.partial(
             reconcile_once, self.processor.db, broker.get_actor(ACTOR_NAME).send, lease_s=lease_s
