@@ -149,13 +149,16 @@ class WebhookDispatcher(threading.Thread):
             self._in_flight.pop(self._unrecorded.popleft().event.id, None)
 
     def _write(self, result: Result) -> None:
-        """Record one delivery's outcome in the outbox, and count it."""
+        """Record one delivery's outcome in the outbox, and count it if it was ours to record.
+
+        Counted once each: delivered, failed (the event stays pending, to retry) or dead (given up);
+        nothing when the claim was no longer ours (another worker's result stands).
+        """
         event, failure = result
         if failure is None:
-            outbox.delivered(self._db, event)
-            self._on_outcome("delivered")
+            if outbox.delivered(self._db, event):
+                self._on_outcome("delivered")
             return
-        self._on_outcome("failed")
         config = self._config
         state = outbox.failed(
             self._db,
@@ -164,7 +167,9 @@ class WebhookDispatcher(threading.Thread):
             give_up_after_s=config.webhook_give_up_after_s,
             max_backoff_s=config.webhook_max_backoff_s,
         )
-        if state == outbox.DEAD:
+        if state == outbox.PENDING:
+            self._on_outcome("failed")
+        elif state == outbox.DEAD:
             self._on_outcome("dead")
             log.warning("Webhook event %s (%s) is dead: %s", event.id, event.type, failure.reason)
 

@@ -291,7 +291,7 @@ def test_an_event_refused_past_its_give_up_time_is_dead_with_its_last_error_and_
             message="the worker's webhook metrics",
         )
     assert counts["dead"] == 1
-    assert counts["failed"] == event["attempts"] >= 2
+    assert counts["failed"] == event["attempts"] - 1 >= 1, "each attempt counted once: failed, or dead"
     assert counts["delivered"] == 1
     assert event["last_error"] == "HTTP 500: refused by the test receiver"
     tried = [d for d in receiver.deliveries() if d.event_id == event["id"]]
