@@ -30,7 +30,7 @@ from pipeline.thumbnail import Thumbnail, make_thumbnail
 log = logging.getLogger(__name__)
 
 # Database connections of one worker process to start with: the worker grows the pool at boot to
-# one per photo thread plus the threads beside them (actors/photo_worker.py).
+# one per photo thread plus the threads beside them (actors/side_threads.py).
 MAX_CONNECTIONS = 32
 
 
