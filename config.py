@@ -125,7 +125,10 @@ class Config:
         None, "the key of each event's HMAC-SHA256 signature; required when WEBHOOK_URL is set"
     )
     webhook_timeout_s: float = setting(
-        10.0, "the longest one delivery may take, connecting and answering included", low=0.1, high=300
+        10.0,
+        "the longest one delivery may take, connecting and answering included (not resolving the name)",
+        low=0.1,
+        high=300,
     )
     webhook_give_up_after_s: int = setting(
         3 * 24 * 3600,
@@ -133,7 +136,10 @@ class Config:
         low=1,
     )
     webhook_max_backoff_s: int = setting(
-        3600, "the longest wait between two deliveries of an event (exponential from 1 s)", low=1
+        3600,
+        "the longest wait between two deliveries of an event (exponential from 1 s), and the longest "
+        "pause of a worker's deliveries while the receiver is down",
+        low=1,
     )
     webhook_retention_s: int = setting(
         7 * 24 * 3600,

@@ -44,3 +44,14 @@ class PooledDatabase(PooledPostgresqlDatabase):
         ):
             return False
         return bool(super()._is_closed(conn))
+
+    def reserve(self, connections: int) -> None:
+        """Let the pool hold at least `connections` at once (a process sizes it once it knows its threads)."""
+        current: int | None = self._max_connections  # type: ignore[has-type]  # peewee is untyped
+        self._max_connections = max(current or 0, connections)
+
+    @property
+    def max_connections(self) -> int:
+        """How many connections the pool may hold at once."""
+        current: int | None = self._max_connections
+        return current or 0

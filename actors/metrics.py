@@ -74,7 +74,8 @@ class WorkerMetrics:
         )
         self._webhooks = prom.Counter(
             "photo_processor_webhook_deliveries_total",
-            "Webhook deliveries, by outcome: delivered (a 2xx), failed (an attempt to retry), dead (given up).",
+            "Webhook deliveries recorded, by outcome: delivered (a 2xx), failed (the event stays pending, to"
+            " retry), dead (failed and given up; not also counted as failed).",
             ["outcome"],
             registry=registry,
         )

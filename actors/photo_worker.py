@@ -3,17 +3,16 @@
 At process boot it builds the photo processor and the metrics. The actor hands it each message
 (`handle`), which processes the photo and logs and meters the attempt. Once a message has
 failed for good, its `after_*` hook sets the photo 'failed'. Beside the worker threads it runs
-the reconciler and the webhooks' delivery loop; at shutdown it closes what it opened. Every
-error is read through `errors.classify`, the one place an error gets its code and meaning.
+the reconciler and the webhooks' delivery loop (side_threads.py); at shutdown it closes what it
+opened. Every error is read through `errors.classify`, the one place an error gets its code and
+meaning.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import threading
 import time
-from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import dramatiq
@@ -24,13 +23,10 @@ import logsetup
 from actors import attempt_log
 from actors.metrics import WorkerMetrics
 from actors.retries import OUTAGE_OPTION
+from actors.side_threads import SideThreads
 from config import Config
-from models import fold_counts
-from pipeline.deletion import retry_removals
 from pipeline.errors import EXPIRED, Failure, classify
 from pipeline.processor import PhotoProcessor
-from pipeline.reconcile import ReconcilerThread, reconcile_once
-from webhooks.dispatcher import WebhookDispatcher
 
 log = logging.getLogger("actors.process_photo")
 
@@ -56,8 +52,7 @@ class PhotoWorker(Middleware):
     def __init__(self, config: Config) -> None:
         self._config = config
         self._booted: _Booted | None = None
-        self._reconciler: ReconcilerThread | None = None
-        self._webhooks: WebhookDispatcher | None = None
+        self._side: SideThreads | None = None
         self._cutoff: threading.Timer | None = None
 
     # --- the process's life -------------------------------------------------------------------
@@ -67,30 +62,15 @@ class PhotoWorker(Middleware):
         self._booted = _Booted(PhotoProcessor.from_config(self._config), WorkerMetrics())
 
     def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
-        lease_s = self._config.lease_s
-        reconcile = functools.partial(
-            reconcile_once, self.processor.db, broker.get_actor(ACTOR_NAME).send, lease_s=lease_s
+        send_photo = broker.get_actor(ACTOR_NAME).send
+        self._side = SideThreads(
+            self._config, self.processor, self.metrics, send_photo, photo_threads=worker.worker_threads
         )
-
-        housekeeping: dict[str, Callable[[], object]] = {
-            # Keeps the count deltas few even when nobody reads /stats (schema/0007).
-            "fold counts": lambda: fold_counts(self.processor.db),
-            "reconcile": reconcile,
-            # Thumbnails of deleted photos that the API could not remove (it died, or the store
-            # failed): recorded in photo_removals, removed here.
-            "retry removals": lambda: retry_removals(self.processor.db, self.processor.store),
-        }
-        self._reconciler = ReconcilerThread(housekeeping, interval_s=min(60.0, max(1.0, lease_s / 4)))
-        self._reconciler.start()
-        # Its own thread and connection: a slow or absent receiver never holds a photo thread.
-        self._webhooks = WebhookDispatcher(self._config, self.processor.db, on_outcome=self.metrics.webhook)
-        self._webhooks.start()
+        self._side.start()
 
     def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
-        if self._reconciler is not None:
-            self._reconciler.stop()
-        if self._webhooks is not None:
-            self._webhooks.stop()
+        if self._side is not None:
+            self._side.stop()
         if self._booted is not None:
             # Dramatiq waits WORKER_SHUTDOWN_MS for the photos in flight, then exits anyway. Downloads
             # still running at half of it are cut, so that their threads end cleanly in that time:

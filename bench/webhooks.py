@@ -3,8 +3,9 @@ no webhook at all (issue 12: a slow or absent receiver never slows thumbnailing)
 
 One worker of 2 processes (the cores) x 1 thread per round, in turn: no WEBHOOK_URL; a receiver
 on 127.0.0.1 that reads each request and never answers (every sender thread held until
-WEBHOOK_TIMEOUT_S, 10 s, then again: the outbox keeps a backlog of every event so far); and a
-receiver that answers 200 at once. Rounds alternate so that the load of other work on the machine
+WEBHOOK_TIMEOUT_S, 10 s, then again: the outbox keeps a backlog of every event so far); a
+receiver that is down (its port refuses connections: the breaker's case, with that backlog due);
+and a receiver that answers 200 at once. Rounds alternate so that the load of other work on the machine
 falls on all three alike; the figure is the ratio of medians. Others' load on a shared machine
 moves photos/s a lot from one round to the next, so the worker processes' CPU seconds per photo
 (user + system, read from /proc over the measured batch) are reported beside it: the cost of the
@@ -27,7 +28,7 @@ from harness.webhook_receiver import WebhookReceiver
 
 PROCESSES = 2
 TARGET = 0.95
-MODES = ("none", "hang", "accept")
+MODES = ("none", "hang", "down", "accept")
 SECRET = "bench-webhook-secret"  # noqa: S105 (a local receiver of the run)
 
 
@@ -60,6 +61,8 @@ def _round(bench: Bench, receiver: WebhookReceiver, mode: str, count: int, tag: 
     if mode != "none":
         env |= {"WEBHOOK_URL": receiver.url, "WEBHOOK_SECRET": SECRET}
         receiver.set_mode("hang" if mode == "hang" else "accept")
+    if mode == "down":
+        receiver.down()
     worker = start_worker(env, bench.log_dir, processes=PROCESSES, threads=1, supervised=False, name=tag)
     try:
         batch(bench, PROCESSES * 2, 0, f"warm-{tag}")
@@ -69,6 +72,8 @@ def _round(bench: Bench, receiver: WebhookReceiver, mode: str, count: int, tag: 
         return seconds, sum(map(_cpu_s, pids)) - before
     finally:
         worker.stop()
+        if mode == "down":
+            receiver.up()
 
 
 def _cpu_s(pid: int) -> float:
@@ -104,14 +109,16 @@ def _section(
             f"{cpu['hang'] / cpu['none']:.2f} × without webhooks ({cpu['hang']:.0f} vs {cpu['none']:.0f} ms)",
             f"≤ {1 / TARGET:.2f} × without webhooks",
             cpu["hang"] / cpu["none"] <= 1 / TARGET,
-            f"receiver answering at once: {cpu['accept'] / cpu['none']:.2f}",
+            f"receiver answering at once: {cpu['accept'] / cpu['none']:.2f}; "
+            f"receiver down (refusing connections): {cpu['down'] / cpu['none']:.2f}",
         )
     )
     section.body.append(
         f"A fresh worker ({PROCESSES} processes × 1 thread) per round, {count} × 12 MP JPEG per round, "
-        f"{rounds} round(s) of the three modes in turn, medians. Hanging: the receiver reads each "
+        f"{rounds} round(s) of the four modes in turn, medians. Hanging: the receiver reads each "
         "delivery and never answers, so every sender thread waits out WEBHOOK_TIMEOUT_S (10 s) again "
-        f"and again. Events at the end: {', '.join(f'{n} {state}' for state, n in backlog.items())}. "
+        "and again. Down: the receiver's port refuses connections, with that backlog due. "
+        f"Events at the end: {', '.join(f'{n} {state}' for state, n in backlog.items())}. "
         f"The suite took {elapsed_s:.0f} s."
     )
     section.body.append("")

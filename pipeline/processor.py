@@ -15,9 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from uuid import UUID
 
-from playhouse.pool import PooledPostgresqlDatabase
-
 from config import Config
+from connection_pool import PooledDatabase
 from models import init_db
 from pipeline import claims
 from pipeline.decode_ledger import DecodeLedger, return_freed_memory
@@ -30,7 +29,8 @@ from pipeline.thumbnail import Thumbnail, make_thumbnail
 
 log = logging.getLogger(__name__)
 
-# Database connections of one worker process: one per worker thread, plus the reconciler's.
+# Database connections of one worker process to start with: the worker grows the pool at boot to
+# one per photo thread plus the threads beside them (actors/side_threads.py).
 MAX_CONNECTIONS = 32
 
 
@@ -44,7 +44,7 @@ class InvalidMessage(PermanentError):
 class PhotoProcessor:
     """The collaborators of one photo's processing, built once per worker process."""
 
-    db: PooledPostgresqlDatabase
+    db: PooledDatabase
     fetcher: Fetcher
     thumbnail: Callable[[bytes], Thumbnail]
     store: ThumbnailStore

@@ -4,11 +4,14 @@ few sender threads, records what happened, and prunes old events.
 It runs beside the photo threads and shares nothing with them but the connection pool: its
 own thread, its own connection, WEBHOOK_CONCURRENCY sender threads, each delivery cut at
 WEBHOOK_TIMEOUT_S. A receiver that is slow, refuses or never answers only holds these threads;
-thumbnailing goes on. New events are found by polling the due index every POLL_S.
+thumbnailing goes on; one that keeps failing opens the breaker (breaker.py), and the loop
+stops claiming until a probe gets through. New events are found by polling the due index every
+POLL_S.
 """
 
 from __future__ import annotations
 
+import collections
 import logging
 import queue
 import threading
@@ -21,7 +24,8 @@ from peewee import Database
 
 from config import Config
 from webhooks import outbox
-from webhooks.sender import WebhookSender
+from webhooks.breaker import Breaker
+from webhooks.sender import Failure, WebhookSender
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +40,7 @@ class Result(NamedTuple):
     """What one delivery came to: None for delivered, else why it failed."""
 
     event: outbox.Event
-    error: str | None
+    failure: Failure | None
 
 
 class WebhookDispatcher(threading.Thread):
@@ -57,7 +61,9 @@ class WebhookDispatcher(threading.Thread):
             else None
         )
         self._work: queue.Queue[outbox.Event | None] = queue.Queue()
+        self._breaker = Breaker(max_pause_s=config.webhook_max_backoff_s)
         self._results: queue.Queue[Result] = queue.Queue()
+        self._unrecorded: collections.deque[Result] = collections.deque()
         self._in_flight: dict[UUID, outbox.Event] = {}
         self._wake = threading.Event()
         self._stopped = threading.Event()
@@ -107,10 +113,12 @@ class WebhookDispatcher(threading.Thread):
     def _step(self) -> None:
         """Record the deliveries that ended, send more if there is room, prune now and then."""
         self._record()
-        free = len(self._senders) - len(self._in_flight)
-        if free > 0 and not self._stopped.is_set():
+        room = self._breaker.room(len(self._senders) - len(self._in_flight))
+        if room > 0 and not self._stopped.is_set():
             lease_s = 2 * self._config.webhook_timeout_s + LEASE_MARGIN_S
-            for event in outbox.claim_due(self._db, limit=free, lease_s=lease_s):
+            events = outbox.claim_due(self._db, limit=room, lease_s=lease_s)
+            self._breaker.claimed([event.id for event in events])
+            for event in events:
                 self._in_flight[event.id] = event
                 self._work.put(event)
         if time.monotonic() - self._pruned_at >= PRUNE_EVERY_S:
@@ -122,29 +130,48 @@ class WebhookDispatcher(threading.Thread):
                 log.info("Deleted %d webhook events older than the retention time.", pruned)
 
     def _record(self) -> None:
-        """Write down each delivery that ended (one left unwritten is due again at its lease's end)."""
+        """Write down each delivery that ended, oldest first.
+
+        A result whose write fails (the database away) stays first in line, its event still
+        counted in flight, and is written on the next pass, after the loop's backoff; writing one
+        twice is harmless (the claim's token no longer matches). One never written (the worker
+        killed) leaves its event due again when the lease runs out.
+        """
         while True:
             try:
-                event, error = self._results.get_nowait()
+                result = self._results.get_nowait()
             except queue.Empty:
-                return
-            self._in_flight.pop(event.id, None)
-            if error is None:
-                outbox.delivered(self._db, event.id)
+                break
+            self._breaker.record(result.event.id, outage=bool(result.failure and result.failure.outage))
+            self._unrecorded.append(result)
+        while self._unrecorded:
+            self._write(self._unrecorded[0])
+            self._in_flight.pop(self._unrecorded.popleft().event.id, None)
+
+    def _write(self, result: Result) -> None:
+        """Record one delivery's outcome in the outbox, and count it if it was ours to record.
+
+        Counted once each: delivered, failed (the event stays pending, to retry) or dead (given up);
+        nothing when the claim was no longer ours (another worker's result stands).
+        """
+        event, failure = result
+        if failure is None:
+            if outbox.delivered(self._db, event):
                 self._on_outcome("delivered")
-                continue
+            return
+        config = self._config
+        state = outbox.failed(
+            self._db,
+            event,
+            failure.reason,
+            give_up_after_s=config.webhook_give_up_after_s,
+            max_backoff_s=config.webhook_max_backoff_s,
+        )
+        if state == outbox.PENDING:
             self._on_outcome("failed")
-            config = self._config
-            dead = outbox.failed(
-                self._db,
-                event,
-                error,
-                give_up_after_s=config.webhook_give_up_after_s,
-                max_backoff_s=config.webhook_max_backoff_s,
-            )
-            if dead:
-                self._on_outcome("dead")
-                log.warning("Webhook event %s (%s) is dead: %s", event.id, event.type, error)
+        elif state == outbox.DEAD:
+            self._on_outcome("dead")
+            log.warning("Webhook event %s (%s) is dead: %s", event.id, event.type, failure.reason)
 
     def _deliver(self) -> None:
         """A sender thread: deliver each event handed over, until told to stop."""
@@ -152,10 +179,10 @@ class WebhookDispatcher(threading.Thread):
         while (event := self._work.get()) is not None:
             if self._stopped.is_set():
                 continue  # not sent: released when the loop ends
-            error = self._sender.send(event)
-            if error is not None and self._stopped.is_set():
+            failure = self._sender.send(event)
+            if failure is not None and self._stopped.is_set():
                 continue  # cut by our own stop, not the receiver's failure: released at the end
-            self._results.put(Result(event, error))
+            self._results.put(Result(event, failure))
             self._wake.set()
 
     def _finish(self) -> None:
@@ -163,7 +190,7 @@ class WebhookDispatcher(threading.Thread):
         try:
             with self._db.connection_context():
                 self._record()
-                outbox.release(self._db, list(self._in_flight))
+                outbox.release(self._db, list(self._in_flight.values()))
         except Exception:
             log.exception(
                 "Could not release the webhook events in flight; they are due when their lease ends."

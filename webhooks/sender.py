@@ -3,14 +3,17 @@
 The receiver is reached like a photo's source: through the AddressGuard (the same SSRF rules,
 ALLOW_PRIVATE_SOURCES included), never through a proxy, and never by following a redirect (a
 3xx is a failure: an event goes where it was configured to go, or nowhere). WEBHOOK_TIMEOUT_S
-bounds the whole request, not each read: a socket deadline cuts a receiver that trickles bytes
-or never answers (pipeline/deadline.py), and `interrupt` cuts every delivery at once.
+bounds the whole request from its first socket, not each read: a socket deadline cuts a
+receiver that trickles bytes or never answers (pipeline/deadline.py), and `interrupt` cuts every
+delivery at once. Resolving the receiver's name comes before any socket (pipeline/netguard.py) and
+is bounded only by the system resolver's timeout, as for a photo's source; a delivery that
+outlasts its lease that way cannot record over the next claim (the claim token, webhooks/outbox.py).
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, NamedTuple
 
 from pipeline.deadline import Downloads
 from pipeline.netguard import AddressGuard
@@ -51,6 +54,13 @@ def event_body(event: Event, *, public_base_url: str | None = None) -> bytes:
     return json.dumps(document, separators=(",", ":")).encode()
 
 
+class Failure(NamedTuple):
+    """Why a delivery failed, and whether it says the receiver itself is unwell."""
+
+    reason: str  # for last_error
+    outage: bool  # no answer, a timeout, a 5xx or 429: not this event refused, the receiver away
+
+
 class WebhookSender:
     """POSTs events to one URL; safe to call from several threads (a session per thread)."""
 
@@ -72,8 +82,8 @@ class WebhookSender:
             on_socket=self._deliveries.attach,
         )
 
-    def send(self, event: Event) -> str | None:
-        """Deliver `event`; None when the receiver answered 2xx, else why not (for last_error)."""
+    def send(self, event: Event) -> Failure | None:
+        """Deliver `event`; None when the receiver answered 2xx, else why not."""
         body = event_body(event, public_base_url=self._public_base_url)
         headers = {
             "Content-Type": "application/json",
@@ -91,16 +101,18 @@ class WebhookSender:
                 stream=True,
             )
             with response:
-                if 200 <= response.status_code < 300:
+                status = response.status_code
+                if 200 <= status < 300:
                     return None
-                return f"HTTP {response.status_code}: {_start_of(response)}".rstrip(": ")
+                reason = f"HTTP {status}: {_start_of(response)}".rstrip(": ")
+                return Failure(reason, outage=status >= 500 or status == 429)
         except Exception as error:  # any failure to deliver is retried; its text is the reason
             reason = f"{type(error).__name__}: {error}"
         finally:
             late = self._deliveries.finish(watch)
         if watch.interrupted:
-            return "interrupted: the worker stopped during the delivery"
-        return f"timeout: no answer within {self._timeout_s:g} s" if late else reason
+            return Failure("interrupted: the worker stopped during the delivery", outage=False)
+        return Failure(f"timeout: no answer within {self._timeout_s:g} s" if late else reason, outage=True)
 
     def interrupt(self) -> None:
         """Cut every delivery in flight, and any started from now on (the worker is stopping)."""

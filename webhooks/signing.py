@@ -15,6 +15,7 @@ SIGNATURE_HEADER = "Photo-Processor-Signature"
 EVENT_ID_HEADER = "Photo-Processor-Event-Id"
 # How old a signature a receiver should still accept (our advice, and `verify`'s default).
 TOLERANCE_S = 300
+MAX_TIMESTAMP_DIGITS = 12
 
 
 def digest(secret: str, timestamp: int, body: bytes) -> str:
@@ -37,12 +38,15 @@ def verify(
     for part in header.split(","):
         key, _, value = part.strip().partition("=")
         fields.setdefault(key, []).append(value)
-    try:
-        timestamp = int(fields["t"][0])
-    except (KeyError, ValueError):
+    t = fields.get("t", [""])[0]
+    # Digits only, and no more than a Unix time has for ages: int() of anything else (or of 400
+    # digits, past what a float compares with) must not raise on a forged header.
+    if not (t.isascii() and t.isdigit() and len(t) <= MAX_TIMESTAMP_DIGITS):
         return False
+    timestamp = int(t)
     if abs((time.time() if now is None else now) - timestamp) > tolerance_s:
         return False
-    expected = digest(secret, timestamp, body)
-    # Any v1 may match (a receiver may get several while a secret is being rolled over).
-    return any(hmac.compare_digest(expected, candidate) for candidate in fields.get("v1", []))
+    expected = digest(secret, timestamp, body).encode()
+    # Any v1 may match (a receiver may get several while a secret is being rolled over). Compared
+    # as bytes: compare_digest refuses a str that is not ASCII.
+    return any(hmac.compare_digest(expected, candidate.encode()) for candidate in fields.get("v1", []))

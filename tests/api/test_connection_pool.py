@@ -86,3 +86,11 @@ def test_a_connection_that_died_within_the_window_fails_one_request_then_is_drop
     pool.close()
 
     assert _use(pool, "after") != pid
+
+
+def test_reserve_grows_the_pool_to_what_a_process_needs_and_never_shrinks_it(pool: PooledDatabase) -> None:
+    assert pool.max_connections == 2
+    pool.reserve(35)  # e.g. 33 photo threads, the housekeeping thread and the webhook dispatcher
+    assert pool.max_connections == 35
+    pool.reserve(3)
+    assert pool.max_connections == 35

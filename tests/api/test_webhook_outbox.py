@@ -107,6 +107,88 @@ def test_a_hand_run_bulk_update_writes_one_event_per_photo_and_a_rollback_none(
     assert kept == counted, "the count triggers of schema/0007 still follow every change"
 
 
+def _in_one_transaction(config: Config, *statements: tuple[str, tuple[str, ...]]) -> None:
+    conn = psycopg2.connect(config.pg_connection_uri)
+    try:
+        with conn, conn.cursor() as cur:
+            for statement, params in statements:
+                cur.execute(statement, params)
+    finally:
+        conn.close()
+
+
+SET_STATUS = "UPDATE photos SET status = %s, failure_reason = %s WHERE uuid = %s"
+
+
+def test_a_final_state_set_back_to_pending_in_the_same_transaction_writes_no_event(
+    config: Config, database: Database
+) -> None:
+    photo_id = insert_photo(database, status="processing")
+
+    _in_one_transaction(
+        config, (SET_STATUS, ("completed", None, photo_id)), (SET_STATUS, ("pending", None, photo_id))
+    )
+
+    assert events_of(database, photo_id) == []
+
+
+def test_completed_then_failed_in_one_transaction_writes_only_the_committed_failure(
+    config: Config, database: Database
+) -> None:
+    photo_id = insert_photo(database, status="processing")
+
+    _in_one_transaction(
+        config,
+        (SET_STATUS, ("completed", None, photo_id)),
+        (SET_STATUS, ("failed", "http_404: gone", photo_id)),
+    )
+
+    [event] = events_of(database, photo_id)
+    assert (event["type"], event["payload"]["status"]) == ("photo.failed", "failed")
+    assert event["payload"]["failure_reason"] == "http_404: gone"
+
+
+def test_the_same_final_state_reached_twice_in_one_transaction_writes_one_event(
+    config: Config, database: Database
+) -> None:
+    photo_id = insert_photo(database, status="processing")
+
+    _in_one_transaction(
+        config,
+        (SET_STATUS, ("completed", None, photo_id)),
+        (SET_STATUS, ("pending", None, photo_id)),
+        (SET_STATUS, ("completed", None, photo_id)),
+    )
+
+    assert [event["type"] for event in events_of(database, photo_id)] == ["photo.completed"]
+
+
+def test_a_photo_failed_then_deleted_in_one_transaction_writes_no_event(
+    config: Config, database: Database
+) -> None:
+    photo_id = insert_photo(database, status="processing")
+
+    _in_one_transaction(
+        config,
+        (SET_STATUS, ("failed", "http_404: gone", photo_id)),
+        ("DELETE FROM photos WHERE uuid = %s", (photo_id,)),
+    )
+
+    assert events_of(database, photo_id) == []
+
+
+@pytest.mark.parametrize("status", ["completed", "failed"])
+def test_a_photo_inserted_already_final_writes_its_event(database: Database, status: str) -> None:
+    photo_id = insert_photo(database, status=status)
+
+    [event] = events_of(database, photo_id)
+    assert (event["type"], event["payload"]["status"]) == (f"photo.{status}", status)
+
+
+def test_a_photo_inserted_pending_writes_no_event(database: Database) -> None:
+    assert events_of(database, insert_photo(database)) == []
+
+
 def test_a_photo_with_events_can_be_deleted_and_its_events_stay(database: Database) -> None:
     photo_id = insert_photo(database)
     _complete(database, photo_id)
@@ -132,7 +214,7 @@ def test_a_claimed_event_is_leased_and_not_claimed_again_until_its_lease_ends(da
     assert event.attempts == 1
     assert outbox.claim_due(database, limit=10, lease_s=60) == []
 
-    outbox.release(database, [event.id])
+    outbox.release(database, [event])
     [again] = outbox.claim_due(database, limit=10, lease_s=60)
     assert (again.id, again.attempts) == (event.id, 2)
 
@@ -140,16 +222,26 @@ def test_a_claimed_event_is_leased_and_not_claimed_again_until_its_lease_ends(da
 def test_a_failed_delivery_backs_off_then_is_dead_past_the_give_up_time(database: Database) -> None:
     event = _one_due(database)
 
-    assert not outbox.failed(database, event, "HTTP 500: oops", give_up_after_s=3600, max_backoff_s=60)
+    assert (
+        outbox.failed(database, event, "HTTP 500: oops", give_up_after_s=3600, max_backoff_s=60) == "pending"
+    )
     [row] = events_of(database, str(event.photo["uuid"]))
     assert (row["state"], row["last_error"]) == ("pending", "HTTP 500: oops")
     wait = row["next_attempt_at"] - row["occurred_at"]
-    assert timedelta(seconds=0.4) < wait < timedelta(seconds=30), "the first backoff: about a second"
+    # The first backoff: 0.5 to 1 s after the failure (jittered), which came after occurred_at;
+    # 1.5 s leaves half a second for the statements between them on a loaded machine.
+    assert timedelta(seconds=0.5) <= wait < timedelta(seconds=1.5), "the first backoff: about a second"
 
     database.execute_sql(
-        "UPDATE webhook_events SET occurred_at = now() - interval '2 hours' WHERE id = %s", (str(event.id),)
+        "UPDATE webhook_events SET occurred_at = now() - interval '2 hours', next_attempt_at = now()"
+        " WHERE id = %s",
+        (str(event.id),),
     )
-    assert outbox.failed(database, event, "timeout: no answer", give_up_after_s=3600, max_backoff_s=60)
+    [again] = outbox.claim_due(database, limit=10, lease_s=60)
+    assert again.attempts == 2
+    assert (
+        outbox.failed(database, again, "timeout: no answer", give_up_after_s=3600, max_backoff_s=60) == "dead"
+    )
     [row] = events_of(database, str(event.photo["uuid"]))
     assert (row["state"], row["last_error"]) == ("dead", "timeout: no answer")
     assert outbox.claim_due(database, limit=10, lease_s=60) == []
@@ -157,10 +249,29 @@ def test_a_failed_delivery_backs_off_then_is_dead_past_the_give_up_time(database
 
 def test_prune_deletes_old_finished_events_and_old_pending_ones_only_when_asked(database: Database) -> None:
     delivered, pending = _one_due(database), _one_due(database)
-    outbox.delivered(database, delivered.id)
-    outbox.release(database, [pending.id])
+    assert outbox.delivered(database, delivered)
+    outbox.release(database, [pending])
     database.execute_sql("UPDATE webhook_events SET occurred_at = now() - interval '2 days'")
 
     assert outbox.prune(database, retention_s=86400, pending_too=False) == 1
     assert outbox.prune(database, retention_s=86400, pending_too=False) == 0
     assert outbox.prune(database, retention_s=86400, pending_too=True) == 1
+
+
+def test_a_sender_whose_lease_ran_out_cannot_record_over_the_next_claim(database: Database) -> None:
+    stale = _one_due(database)
+    database.execute_sql("UPDATE webhook_events SET next_attempt_at = now() WHERE id = %s", (str(stale.id),))
+    [current] = outbox.claim_due(database, limit=10, lease_s=60)
+    assert (current.id, current.attempts) == (stale.id, 2)
+
+    assert outbox.failed(database, stale, "HTTP 500: late", give_up_after_s=0, max_backoff_s=60) is None
+    assert not outbox.delivered(database, stale)
+    outbox.release(database, [stale])
+    [row] = events_of(database, str(stale.photo["uuid"]))
+    assert (row["state"], row["attempts"], row["last_error"]) == ("pending", 2, None)
+    assert outbox.claim_due(database, limit=10, lease_s=60) == [], "the current claim's lease stands"
+
+    assert outbox.delivered(database, current)
+    assert not outbox.delivered(database, current), "recorded once"
+    [row] = events_of(database, str(stale.photo["uuid"]))
+    assert row["state"] == "delivered"

@@ -291,7 +291,7 @@ def test_an_event_refused_past_its_give_up_time_is_dead_with_its_last_error_and_
             message="the worker's webhook metrics",
         )
     assert counts["dead"] == 1
-    assert counts["failed"] == event["attempts"] >= 2
+    assert counts["failed"] == event["attempts"] - 1 >= 1, "each attempt counted once: failed, or dead"
     assert counts["delivered"] == 1
     assert event["last_error"] == "HTTP 500: refused by the test receiver"
     tried = [d for d in receiver.deliveries() if d.event_id == event["id"]]
@@ -339,8 +339,10 @@ def test_sigterm_under_honcho_stops_a_worker_whose_deliveries_hang_and_their_eve
     env: dict[str, str], log_dir: Path, database: Database, receiver: WebhookReceiver
 ) -> None:
     """honcho SIGKILLs what has not stopped 5 s after its SIGTERM; a delivery may take 8 s here.
-    The stopping worker leaves it (the sender threads never hold the process), and its event is
-    sent by the next worker once its lease has run out."""
+    The stopping worker leaves it (the sender threads never hold the process), and the next worker
+    sends its event once its lease has run out: under honcho the worker process gets SIGTERM twice
+    (honcho signals the process group, and Dramatiq's master passes its own on), and Dramatiq
+    takes the second as "kill", so the dispatcher's release at stop does not run here."""
     honcho_env = {
         **env,
         "WEBHOOK_TIMEOUT_S": "8",

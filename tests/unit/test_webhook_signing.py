@@ -14,6 +14,7 @@ from uuid import uuid4
 import pytest
 
 from config import ConfigError, load_config
+from harness.webhook_receiver import signature_ok
 from webhooks.outbox import Event
 from webhooks.sender import event_body
 from webhooks.signing import sign, verify
@@ -48,9 +49,23 @@ def test_a_receiver_refuses_a_signature_that_does_not_match(secret: str, body: b
     assert not verify(SECRET, header, BODY)
 
 
-@pytest.mark.parametrize("header", ["", "t=abc,v1=00", "v1=00", "t=1700000000", "garbage"])
+FORGED = [
+    "t=1700000000,v1=\u00e9",  # compare_digest raises TypeError on a str that is not ASCII
+    "t=" + "9" * 400 + ",v1=00",  # int - float overflows
+    "t=\u0661\u0667\u0660\u0660\u0660\u0660\u0660\u0660\u0660\u0660,v1=00",  # digits, not ASCII ones
+    "t=-1700000000,v1=00",
+    "t= 1700000000,v1=00",
+]
+
+
+@pytest.mark.parametrize("header", ["", "t=abc,v1=00", "v1=00", "t=1700000000", "garbage", *FORGED])
 def test_a_malformed_header_is_refused(header: str) -> None:
-    assert not verify(SECRET, header, BODY, now=1_700_000_000)
+    assert not verify(SECRET, header, BODY, now=1_700_000_000.5)
+
+
+@pytest.mark.parametrize("header", FORGED)
+def test_the_test_receiver_refuses_a_forged_header_without_raising(header: str) -> None:
+    assert not signature_ok(SECRET, header, BODY, now=1_700_000_000.5)
 
 
 def test_any_of_several_v1_signatures_may_match() -> None:
@@ -107,3 +122,6 @@ def test_the_readme_recipe_accepts_our_signature_and_refuses_a_forgery() -> None
     assert not verify_like_a_receiver(SECRET, sign(SECRET, BODY + b" "), BODY)
     assert not verify_like_a_receiver(SECRET, sign(SECRET, BODY, timestamp=int(time.time()) - 600), BODY)
     assert not verify_like_a_receiver(SECRET, "t=x,v1=y", BODY)
+    now = str(int(time.time()))
+    for forged in (f"t={now},v1=\u00e9", "t=" + "9" * 400 + ",v1=00", f"t={now}\u0661,v1=00"):
+        assert not verify_like_a_receiver(SECRET, forged, BODY)
