@@ -18,8 +18,17 @@ from service.confirmed_publish import ConfirmedPublisher
 
 
 @pytest.fixture
-def client(config: Config, database: Database, actors_package: Any) -> Iterator[falcon.testing.TestClient]:
+def publisher(config: Config, actors_package: Any) -> Iterator[ConfirmedPublisher]:
+    """Sends through the actor, a batch at a time with confirms; its kept connections closed after."""
     publisher = ConfirmedPublisher(actors_package.process_photo, config.amqp_url)
+    yield publisher
+    publisher.close()
+
+
+@pytest.fixture
+def client(
+    config: Config, database: Database, actors_package: Any, publisher: ConfirmedPublisher
+) -> falcon.testing.TestClient:
     app = create_app(
         config,
         db=database,
@@ -29,8 +38,7 @@ def client(config: Config, database: Database, actors_package: Any) -> Iterator[
             "broker": functools.partial(broker_check, actors_package.broker, QUEUE),
         },
     )
-    yield falcon.testing.TestClient(app)
-    publisher.close()  # its kept broker connection
+    return falcon.testing.TestClient(app)
 
 
 @pytest.fixture(autouse=True)

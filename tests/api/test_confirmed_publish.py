@@ -13,7 +13,6 @@ import falcon.testing
 import pytest
 from peewee import Database
 
-from config import Config
 from harness.polling import wait_until
 from harness.queue import QUEUE, QueueProbe
 from harness.services import RunServices, clear_policy, policy_of, set_policy
@@ -22,13 +21,6 @@ from service.publishing import PublishInterrupted
 from tests.support.data import insert_photo
 
 LIMIT = "photo-processor-limit"
-
-
-@pytest.fixture
-def publisher(config: Config, actors_package: Any) -> Iterator[ConfirmedPublisher]:
-    publisher = ConfirmedPublisher(actors_package.process_photo, config.amqp_url)
-    yield publisher
-    publisher.close()
 
 
 @pytest.fixture

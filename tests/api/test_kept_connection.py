@@ -23,13 +23,6 @@ from tests.support.data import insert_photo
 
 
 @pytest.fixture
-def publisher(config: Config, actors_package: Any) -> Iterator[ConfirmedPublisher]:
-    publisher = ConfirmedPublisher(actors_package.process_photo, config.amqp_url)
-    yield publisher
-    publisher.close()
-
-
-@pytest.fixture
 def probe(config: Config) -> Iterator[Any]:
     """Opens a QueueProbe when called, once the test has closed the vhost's connections (a probe
     open meanwhile would be closed too); the queue is purged before and after."""
