@@ -48,7 +48,8 @@ class PooledDatabase(PooledPostgresqlDatabase):
     def reserve(self, connections: int) -> None:
         """Let the pool hold at least `connections` at once (a process sizes it once it knows its threads)."""
         current: int | None = self._max_connections  # type: ignore[has-type]  # peewee is untyped
-        self._max_connections = max(current or 0, connections)
+        if current:  # 0 or None: no limit, which no reservation should turn into one
+            self._max_connections = max(current, connections)
 
     @property
     def max_connections(self) -> int:

@@ -94,3 +94,10 @@ def test_reserve_grows_the_pool_to_what_a_process_needs_and_never_shrinks_it(poo
     assert pool.max_connections == 35
     pool.reserve(3)
     assert pool.max_connections == 35
+
+
+def test_reserve_leaves_a_pool_without_a_limit_without_one(config: Config) -> None:
+    unlimited = PooledDatabase(None)
+    unlimited.init(**connect_options(config), max_connections=0)  # 0: peewee sets no limit
+    unlimited.reserve(35)
+    assert unlimited.max_connections == 0  # still none
