@@ -17,11 +17,14 @@ from service.representations import photo_detail
 from service.resources.ingest import AddPhotos
 
 # The keyset order of every listing (models.after_position), written out: photos_status_created_at_uuid_idx.
+# The ORDER BY names the table's columns: a bare `uuid` there would be the output column, the
+# text, whose order the index does not hold, and PostgreSQL would sort every pending row that
+# shares the first one's created_at (all of an import's batch: 130 ms at 100,000 rows).
 PENDING_PAGE = (
-    "SELECT uuid::text, url, created_at FROM photos WHERE status = %s{after}"
-    " ORDER BY created_at, uuid LIMIT %s"
+    "SELECT photos.uuid::text, url, created_at FROM photos WHERE status = %s{after}"
+    " ORDER BY photos.created_at, photos.uuid LIMIT %s"
 )
-AFTER_POSITION = " AND (created_at, uuid) > (%s, %s::uuid)"
+AFTER_POSITION = " AND (photos.created_at, photos.uuid) > (%s, %s::uuid)"
 
 
 class PendingPhotos:
