@@ -37,7 +37,11 @@ log = logging.getLogger(__name__)
 
 BATCH_SIZE = 3000  # rows per page: larger pages keep more of the broker busy per round trip
 
-# A page of candidates in keyset order, their budget made fresh in the same statement.
+# A page of candidates in keyset order, their budget made fresh in the same statement. The
+# UPDATE finds the page's rows by key (`= ANY(ARRAY(...))` is an index condition on photos_pkey):
+# joined to the page instead, the planner hashed a scan of every pending or failed photo for each
+# page. The page comes back unordered (a CTE's rows have no order) and is sorted by read_page:
+# an ORDER BY here would be a Sort node over the page, with no index to read it from.
 _PAGE = f"""
 WITH page AS (
     SELECT uuid, created_at FROM photos
@@ -45,10 +49,10 @@ WITH page AS (
     AND (created_at, uuid) > (%s, %s)
     ORDER BY created_at, uuid LIMIT %s
 ), fresh AS (
-    UPDATE photos SET {FRESH_BUDGET} FROM page
-    WHERE photos.uuid = page.uuid AND photos.status = ANY(%s::photo_status[]) AND {NOT_FRESH}
+    UPDATE photos SET {FRESH_BUDGET}
+    WHERE uuid = ANY(ARRAY(SELECT uuid FROM page)) AND status = ANY(%s::photo_status[]) AND {NOT_FRESH}
 )
-SELECT uuid, created_at FROM page ORDER BY created_at, uuid
+SELECT uuid, created_at FROM page
 """
 # Before every row of the table: where the first page starts.
 _START = (datetime(1, 1, 1), str(UUID(int=0)))
@@ -91,7 +95,9 @@ def queue_by_status(
 
     def read_page(after: tuple[datetime, str]) -> Page:
         cursor = db.execute_sql(_PAGE, (status, skip_queued_within_s, *after, batch_size, [PENDING, FAILED]))
-        return [(str(uuid), created_at) for uuid, created_at in cursor.fetchall()]
+        # UUID objects order as PostgreSQL orders uuids (by their bytes), so this is the keyset order.
+        rows = sorted((created_at, UUID(str(uuid))) for uuid, created_at in cursor.fetchall())
+        return [(str(uuid), created_at) for created_at, uuid in rows]
 
     sent = 0
     marking: list[Future[None]] = []  # the database thread's marks, each checked before returning
