@@ -8,21 +8,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from datetime import datetime
 from typing import Any, cast
 from uuid import UUID
 
 from peewee import (
     Database,
     DatabaseError,
-    Expression,
     Field,
     ForeignKeyField,
     IntegerField,
     Model,
     SmallIntegerField,
     TextField,
-    Tuple,
     UUIDField,
 )
 from playhouse.db_url import parse as parse_db_url
@@ -155,8 +152,3 @@ def fold_counts(database: Database) -> None:
         database.execute_sql("SELECT fold_photo_counts()")
     except DatabaseError as error:
         log.warning("Could not fold the photo counts: %r", error)
-
-
-def after_position(created_at: datetime, uuid: UUID | str) -> Expression:
-    """Photos after (created_at, uuid) in the keyset order every listing and scan uses."""
-    return Tuple(Photo.created_at, Photo.uuid) > Tuple(created_at, str(uuid))

@@ -14,9 +14,6 @@ from urllib.parse import urlencode
 from uuid import UUID
 
 import falcon
-from peewee import ModelSelect
-
-from models import Photo, after_position
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
@@ -46,18 +43,6 @@ def page_params(req: falcon.Request) -> tuple[int, tuple[datetime, UUID] | None]
     limit = req.get_param_as_int("limit", min_value=1, max_value=MAX_LIMIT, default=DEFAULT_LIMIT)
     cursor = req.get_param("cursor")
     return limit, decode_cursor(cursor) if cursor is not None else None
-
-
-def keyset_page(req: falcon.Request, resp: falcon.Response, query: ModelSelect[Photo]) -> list[Photo]:
-    """One page of `query` (photos), oldest first; sets the next-page Link header if more remain."""
-    limit, after = page_params(req)
-    if after is not None:
-        query = query.where(after_position(*after))
-    rows = list(query.order_by(Photo.created_at, Photo.uuid).limit(limit + 1))
-    page = rows[:limit]
-    if len(rows) > limit:
-        link_next_page(req, resp, limit, page[-1].created_at, page[-1].uuid)
-    return page
 
 
 def link_next_page(

@@ -2,14 +2,52 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Any, NamedTuple, Protocol
 
 from models import Photo, PhotoThumbnail
+
+
+class PhotoFields(Protocol):
+    """What photo_summary reads of a photo: a Photo or a PhotoRow."""
+
+    @property
+    def uuid(self) -> Any: ...
+    @property
+    def url(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def created_at(self) -> datetime: ...
+
+
+class PhotoRow(NamedTuple):
+    """A photo's columns as GET /photos reads them, without building peewee's row objects."""
+
+    uuid: str
+    url: str
+    status: str
+    created_at: datetime
+    updated_at: datetime
+    queued_at: datetime | None
+    attempts: int
+    failure_reason: str | None
+
+
+class ThumbnailRow(NamedTuple):
+    """A thumbnail row's columns, as PhotoThumbnail has them."""
+
+    uuid: str
+    width: int
+    height: int
+    url: str
+    created_at: datetime
+
 
 THUMBS_ROUTE = "/thumbs"
 
 
-def photo_summary(photo: Photo) -> dict[str, Any]:
+def photo_summary(photo: PhotoFields) -> dict[str, Any]:
     """The four columns of the seed: uuid, url, status, created_at (ISO 8601)."""
     return {
         "uuid": str(photo.uuid),
@@ -20,7 +58,10 @@ def photo_summary(photo: Photo) -> dict[str, Any]:
 
 
 def photo_detail(
-    photo: Photo, thumbnails: list[PhotoThumbnail], *, public_base_url: str | None = None
+    photo: Photo | PhotoRow,
+    thumbnails: list[PhotoThumbnail] | list[ThumbnailRow],
+    *,
+    public_base_url: str | None = None,
 ) -> dict[str, Any]:
     """A photo with its processing state and its thumbnails."""
     return {
@@ -33,8 +74,10 @@ def photo_detail(
     }
 
 
-def thumbnail_json(thumbnail: PhotoThumbnail, public_base_url: str | None = None) -> dict[str, Any]:
-    """A thumbnail row, with `href`, where the API serves the file, and `public_url`, where a CDN
+def thumbnail_json(
+    thumbnail: PhotoThumbnail | ThumbnailRow, public_base_url: str | None = None
+) -> dict[str, Any]:
+    """A thumbnail (a PhotoThumbnail or a ThumbnailRow), with `href`, where the API serves the file, and `public_url`, where a CDN
     does (THUMBS_PUBLIC_BASE_URL), if one does."""
     return {
         "uuid": str(thumbnail.uuid),

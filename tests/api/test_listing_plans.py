@@ -162,6 +162,7 @@ def test_process_pending_pages_read_the_index_in_order_and_queue_every_photo_onc
 ) -> None:
     recording = RecordingPublisher(publisher)
     probe = QueueProbe(config.amqp_url)
+    probe.purge()  # what earlier tests of the run left queued
     try:
         with statements(database, monkeypatch) as sent:
             queued = bulk.queue_by_status(recording, status="pending", skip_queued_within_s=3600)
