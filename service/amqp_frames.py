@@ -35,16 +35,29 @@ def publish_frames(
     method = frame.Method(
         channel_number, spec.Basic.Publish(exchange="", routing_key=routing_key, mandatory=True)
     ).marshal()
-    headers: dict[tuple[int, int | None], bytes] = {}
+    # What comes before a body that fits one frame, per (body size, priority): the method, the
+    # header and the body frame's head, joined once (a batch's bodies mostly share one size).
+    leads: dict[tuple[int, int | None], bytes] = {}
     parts: list[bytes] = []
     for body, priority in messages:
         size = len(body)
-        header = headers.get((size, priority))
-        if header is None:
-            header = frame.Header(channel_number, size, properties(priority)).marshal()
-            headers[size, priority] = header
-        parts += (method, header)
+        if 0 < size <= body_max:
+            lead = leads.get((size, priority))
+            if lead is None:
+                lead = method + _header(channel_number, size, priority) + _body_head(channel_number, size)
+                leads[size, priority] = lead
+            parts += (lead, body, _FRAME_END)
+            continue
+        parts += (method, _header(channel_number, size, priority))
         for start in range(0, size, body_max):
             chunk = body[start : start + body_max]
-            parts += (_BODY_FRAME_HEAD.pack(spec.FRAME_BODY, channel_number, len(chunk)), chunk, _FRAME_END)
+            parts += (_body_head(channel_number, len(chunk)), chunk, _FRAME_END)
     return b"".join(parts)
+
+
+def _header(channel_number: int, size: int, priority: int | None) -> bytes:
+    return bytes(frame.Header(channel_number, size, properties(priority)).marshal())
+
+
+def _body_head(channel_number: int, size: int) -> bytes:
+    return _BODY_FRAME_HEAD.pack(spec.FRAME_BODY, channel_number, size)

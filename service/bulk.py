@@ -100,7 +100,7 @@ def queue_by_status(
         return [(str(uuid), created_at) for created_at, uuid in rows]
 
     sent = 0
-    marking: list[Future[None]] = []  # the database thread's marks, each checked before returning
+    marking: list[Future[bool]] = []  # the database thread's marks, each checked before returning
     unsettled: list[Any] = []  # pages on the wire, not finished yet (at most two)
 
     def marked() -> None:

@@ -27,6 +27,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -36,6 +37,7 @@ from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
 from service import publisher_upkeep
 from service.amqp_frames import publish_frames
+from service.messages import BatchMessages
 from service.publish_batch import Batch
 from service.publisher_link import Link
 from service.publishing import BROKER_ERRORS, PublishInterrupted, one_at_a_time
@@ -75,6 +77,7 @@ class ConfirmedPublisher:
 
     def __init__(self, actor: dramatiq.Actor, url: str, *, deadline_s: float = DEADLINE_S) -> None:
         self._actor = actor
+        self._messages = BatchMessages(actor)
         self._broker = cast(RabbitmqBroker, actor.broker)  # the publish below speaks AMQP
         self._parameters = pika.URLParameters(url)
         self._deadline_s = deadline_s
@@ -82,10 +85,14 @@ class ConfirmedPublisher:
         self._kept: set[Link] = set()  # every thread's, for `close`
         self._kept_lock = threading.Lock()
 
-    def __call__(self, photo_ids: list[str]) -> list[str]:
+    def __call__(self, photo_ids: list[str], /, *, on_written: Callable[[], None] | None = None) -> list[str]:
         """Publish a message per photo; return the photos, all queued. PublishInterrupted when the
-        broker confirmed only some of them (or none), naming which. One deadline bounds it all."""
-        return self._finish(self.start(photo_ids, flush=False))
+        broker confirmed only some of them (or none), naming which. One deadline bounds it all.
+        `on_written` runs once the batch is on the socket, while the broker works on it."""
+        outgoing = self.start(photo_ids, flush=on_written is not None)
+        if on_written is not None and outgoing.batch is not None:
+            on_written()
+        return self._finish(outgoing)
 
     def start(self, photo_ids: list[str], *, flush: bool = True) -> Outgoing:
         """Build the messages and write them on this thread's link, onto its socket unless `flush`
@@ -93,16 +100,16 @@ class ConfirmedPublisher:
         outgoing = Outgoing(photo_ids, until=time.monotonic() + self._deadline_s, flush=flush)
         if len(photo_ids) <= SMALL_BATCH:
             return outgoing  # `finish` sends them through the actor
-        outgoing.messages = [self._actor.message(photo_id) for photo_id in photo_ids]
+        outgoing.messages = self._messages.build(photo_ids)
         try:
             self._broker.declare_queue(self._actor.queue_name, ensure=True)
-            for message in outgoing.messages:
-                self._broker.emit_before("enqueue", message, None)
+            self._messages.before_enqueue(outgoing.messages)
         except BROKER_ERRORS as error:
             log.warning("Publishing failed before the batch went out: %r", error)
             outgoing.error = error
             return outgoing
-        outgoing.encoded = [(m.encode(), m.options.get("broker_priority")) for m in outgoing.messages]
+        encode = self._messages.encode
+        outgoing.encoded = [(encode(m), m.options.get("broker_priority")) for m in outgoing.messages]
         self._write(outgoing, list(range(len(photo_ids))))
         return outgoing
 
@@ -119,8 +126,7 @@ class ConfirmedPublisher:
             return one_at_a_time(self._actor.send)(photo_ids)
         while outgoing.batch is not None and outgoing.link is not None:
             self._wait(outgoing, outgoing.link, outgoing.batch)
-        for index in sorted(outgoing.acked):
-            self._broker.emit_after("enqueue", outgoing.messages[index], None)
+        self._messages.after_enqueue([outgoing.messages[index] for index in sorted(outgoing.acked)])
         if len(outgoing.acked) < len(photo_ids):
             acked, error = outgoing.acked, outgoing.error
             log.warning("The broker confirmed %d of %d messages: %s", len(acked), len(photo_ids), error)

@@ -129,3 +129,21 @@ def test_post_process_answers_503_with_what_the_broker_acked_and_marks_only_thos
     }
     assert marked == set(photo_ids[:500])
     assert queue_of_500.photo_ids() == photo_ids[:500]
+
+
+def test_on_written_runs_once_a_batch_is_on_the_wire_and_never_for_one_that_is_not(
+    publisher: ConfirmedPublisher, queue: QueueProbe, actors_package: Any
+) -> None:
+    calls: list[int] = []
+    photo_ids = [str(uuid.uuid4()) for _ in range(1000)]
+
+    assert publisher(photo_ids, on_written=lambda: calls.append(1)) == photo_ids
+    assert calls == [1]
+    assert queue.photo_ids() == photo_ids
+
+    # A few go one at a time through the actor, which waits for each confirm: nothing to overlap.
+    assert publisher(photo_ids[:2], on_written=lambda: calls.append(2)) == photo_ids[:2]
+    nobody = "amqp://guest:guest@127.0.0.1:9/%2F?connection_attempts=1&socket_timeout=2"
+    with pytest.raises(PublishInterrupted):
+        ConfirmedPublisher(actors_package.process_photo, nobody)(photo_ids, on_written=lambda: calls.append(3))
+    assert calls == [1]

@@ -31,6 +31,7 @@ from pipeline.processor import PhotoProcessor
 from pipeline.storage import ThumbnailStore
 from pipeline.thumbnail import make_thumbnail
 from service.app import create_app
+from service.publishing import one_at_a_time
 from tests.support.data import insert_photo, kept_and_counted, photo_row
 from tests.support.images import photo_bytes
 
@@ -61,7 +62,7 @@ def _processor(config: Config, database: Database, store: ThumbnailStore) -> Pho
 
 
 def _client(config: Config, database: Database, store: ThumbnailStore) -> falcon.testing.TestClient:
-    app = create_app(config, db=database, publish=lambda ids: ids, store=store, health_checks={})
+    app = create_app(config, db=database, publish=one_at_a_time(print), store=store, health_checks={})
     return falcon.testing.TestClient(app)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import dramatiq
+import pytest
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from pika import frame, spec
 
@@ -37,7 +38,7 @@ def _enqueued(priorities: list[int | None]) -> list[dict[str, Any]]:
         message = dramatiq.Message(
             queue_name=QUEUE,
             actor_name="process_photo",
-            args=(str(number) * number,),
+            args=(str(number % 2) * 12,),  # bodies of one size: a frame header shared
             kwargs={},
             options=options,
         )
@@ -60,8 +61,9 @@ def _as_pika_sends(channel: int, published: dict[str, Any], body_max: int) -> by
     return b"".join(parts)
 
 
-def test_a_batch_is_the_frames_a_dramatiq_send_would_send_one_message_at_a_time() -> None:
-    priorities = [None, 5, None, None, 0]
+@pytest.mark.parametrize("body_max", [10, 131_064], ids=["bodies-in-several-frames", "one-frame-each"])
+def test_a_batch_is_the_frames_a_dramatiq_send_would_send_one_message_at_a_time(body_max: int) -> None:
+    priorities = [None, 5, None, None, 0, None, 5]
     published = _enqueued(priorities)
     assert len(published) == len(priorities)
 
@@ -69,10 +71,10 @@ def test_a_batch_is_the_frames_a_dramatiq_send_would_send_one_message_at_a_time(
         3,
         QUEUE,
         [(p["body"], priority) for p, priority in zip(published, priorities, strict=True)],
-        body_max=10,
+        body_max=body_max,
     )
 
-    assert written == b"".join(_as_pika_sends(3, p, 10) for p in published)
+    assert written == b"".join(_as_pika_sends(3, p, body_max) for p in published)
 
 
 def test_the_properties_are_those_of_a_dramatiq_send() -> None:
