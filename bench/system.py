@@ -15,10 +15,10 @@ import time
 
 import requests
 
+from bench.enqueue import post_1000
 from bench.environment import Bench, bench_environment
 from bench.report import Section, Target
 from harness.polling import wait_until
-from harness.queue import QueueProbe
 from harness.service_processes import ServiceProcess, start_api, start_worker
 from pipeline.thumbnail import make_thumbnail
 
@@ -75,32 +75,6 @@ def _stages(worker: ServiceProcess, ids: set[str], wall_per_photo_s: float) -> d
     return stages
 
 
-def post_1000(bench: Bench, api: str, rounds: int) -> list[float]:
-    """Seconds per POST /photos/process of 1000 pending photos (queue purged between rounds)."""
-    ids = [
-        str(row[0])
-        for row in bench.db.execute_sql(
-            "INSERT INTO photos (url) SELECT 'http://127.0.0.1:9/' || n FROM generate_series(1, 1000) n RETURNING uuid"
-        )
-    ]
-    probe = QueueProbe(bench.env["AMQP_URI"])
-    session = requests.Session()
-    timings = []
-    try:
-        for _ in range(rounds + 1):
-            probe.purge()
-            started = time.perf_counter()
-            response = session.post(f"{api}/photos/process", json=ids, timeout=60)
-            timings.append(time.perf_counter() - started)
-            if response.status_code != 202 or len(response.json()["queued"]) != 1000:
-                raise RuntimeError(f"POST answered {response.status_code}: {response.text[:200]}")
-        probe.purge()
-    finally:
-        probe.close()
-        bench.db.execute_sql("DELETE FROM photos WHERE uuid = ANY(%s::uuid[])", (ids,))
-    return timings[1:]  # the first opens the broker connection of its gunicorn thread
-
-
 def pending_pages(bench: Bench, api: str, rows: int, requests_count: int) -> list[float]:
     """Seconds per GET /photos/pending?limit=100 over `rows` pending photos, deep pages included."""
     bench.db.execute_sql(
@@ -132,7 +106,7 @@ def run(quick: bool) -> Section:
         two_rate, _ = worker_rate(bench, count * 2, processes=2)
         api, base_url = start_api(bench.env, bench.log_dir)
         try:
-            posts = post_1000(bench, base_url, 3 if quick else 7)
+            posts = post_1000(bench, base_url, api, 3 if quick else 7, busy=False).seconds
             pages = pending_pages(bench, base_url, 20_000 if quick else 100_000, 100 if quick else 400)
         finally:
             api.stop()
