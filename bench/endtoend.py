@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,8 @@ import requests
 from bench import endtoend_mix
 from bench.endtoend_plot import plot
 from bench.endtoend_report import section
-from bench.endtoend_times import Times, photo_times
+from bench.endtoend_samples import Result, Sample
+from bench.endtoend_times import photo_times
 from bench.environment import Bench, bench_environment
 from bench.report import Section
 from harness.polling import wait_until
@@ -36,39 +36,6 @@ BATCH = 1000
 SETTINGS = ((1, 1), (2, 2))  # worker processes x threads
 INTERVAL_S = 0.5
 FIGURE = Path(__file__).with_name("endtoend.png")
-
-
-@dataclass
-class Sample:
-    """The system at one moment, `t` seconds after the first POST was sent."""
-
-    t: float
-    depth: int  # ready messages on the queue
-    counts: dict[str, int]  # photos by status
-    load: float  # 1-minute load average of the machine (this run's processes included)
-
-    @property
-    def done(self) -> int:
-        """Photos completed or failed."""
-        return self.counts.get("completed", 0) + self.counts.get("failed", 0)
-
-
-@dataclass
-class Result:
-    """One setting's run: what was sampled, how the POSTs went, and each photo's times."""
-
-    processes: int
-    threads: int
-    count: int
-    load_before: float
-    samples: list[Sample] = field(default_factory=list)
-    posts_s: list[float] = field(default_factory=list)
-    times: Times | None = None
-
-    @property
-    def label(self) -> str:
-        """The worker setting, as the README writes it."""
-        return f"{self.processes} × {self.threads}"
 
 
 def run(quick: bool) -> Section:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from bench.endtoend import Result
+    from bench.endtoend_samples import Result
 
 
 def plot(results: list[Result], path: Path) -> None:

@@ -11,7 +11,7 @@ from bench.endtoend_times import Times, percentile
 from bench.report import Section, Target
 
 if TYPE_CHECKING:
-    from bench.endtoend import Result, Sample
+    from bench.endtoend_samples import Result, Sample
 
 
 def section(results: list[Result], figure: Path, mix: str, *, batch: int, interval_s: float) -> Section:

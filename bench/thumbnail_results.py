@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from bench.report import Section, Target, median_ms
 
 if TYPE_CHECKING:
-    from bench.thumbnails import Case
+    from bench.thumbnail_cases import Case
 
 LABELS = {
     "ours": "ours (`make_thumbnail`)",

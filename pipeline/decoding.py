@@ -8,6 +8,7 @@ and never crashes the worker: not an image (`NotAnImage`), an image we cannot de
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import struct
 import threading
@@ -55,7 +56,6 @@ DECODE_ERRORS = (
 PNG_TEXT_BYTES = 8 << 20
 
 _setup_lock = threading.Lock()
-_setup_done = False
 
 
 def open_image(data: bytes, *, max_pixels: int) -> Image.Image:
@@ -156,16 +156,17 @@ def _setup_pillow() -> None:
       and the worker opens images through this module only.
     - Lower Pillow's allowance for PNG text chunks to PNG_TEXT_BYTES (counted in the decode budget).
     """
-    global _setup_done
-    if _setup_done:
-        return
-    with _setup_lock:
-        if _setup_done:
-            return
-        import pillow_heif  # imported here: it loads libheif, which only the worker needs
+    with _setup_lock:  # functools.cache alone would let two first calls run it at once
+        _prepare_pillow()
 
-        Image.init()
-        pillow_heif.register_heif_opener()
-        Image.MAX_IMAGE_PIXELS = None
-        PngImagePlugin.MAX_TEXT_MEMORY = PNG_TEXT_BYTES
-        _setup_done = True
+
+@functools.cache
+def _prepare_pillow() -> None:
+    """What `_setup_pillow` does, once: the state it sets is Pillow's, process-wide, so the
+    record that it is set is process-wide too (the cache of this function), not a global flag."""
+    import pillow_heif  # imported here: it loads libheif, which only the worker needs
+
+    Image.init()
+    pillow_heif.register_heif_opener()
+    Image.MAX_IMAGE_PIXELS = None
+    PngImagePlugin.MAX_TEXT_MEMORY = PNG_TEXT_BYTES

@@ -23,8 +23,9 @@ from pipeline.decode_ledger import DecodeLedger, return_freed_memory
 from pipeline.errors import PermanentError, StorageError, classify
 from pipeline.fetch import Fetcher, FetchPolicy
 from pipeline.locks import photo_lock
+from pipeline.open_store import open_store
 from pipeline.outcome import Outcome
-from pipeline.storage import ThumbnailStore, open_store
+from pipeline.storage import ThumbnailStore
 from pipeline.thumbnail import Thumbnail, make_thumbnail
 
 log = logging.getLogger(__name__)

@@ -18,14 +18,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import TYPE_CHECKING, BinaryIO, Protocol
+from typing import BinaryIO, Protocol
 from uuid import UUID
 
 from pipeline.formats import MEDIA_TYPES
 
-if TYPE_CHECKING:
-    from config import Config
-
+# Where the API serves a stored thumbnail: `/thumbs/<relpath>` (the API's resources, its
+# representations and the webhook events all name thumbnails by it).
+THUMBS_ROUTE = "/thumbs"
 # The thumbnails' Cache-Control, on the API's answers and on the objects of a bucket (which a
 # CDN in front of it follows): caches keep a thumbnail a minute, then ask again with its ETag.
 MAX_AGE_S = 60
@@ -90,16 +90,3 @@ class ThumbnailStore(Protocol):
     def read(self, relpath: str, *, held: tuple[str, ...] = ()) -> StoredThumbnail | None:
         """The thumbnail at `relpath`, or None when there is none. `held`: the ETags the client
         holds; when one matches, the answer has no body."""
-
-
-def open_store(config: Config) -> ThumbnailStore:
-    """The store the configuration names: the bucket when THUMBS_BUCKET is set, else the folder.
-    Nothing is contacted here: a bucket's client is made at its first use, in the process that
-    uses it (never before a fork)."""
-    if config.thumbs_bucket:
-        from pipeline.bucket_store import BucketStore  # boto3 loads only where a bucket is used
-
-        return BucketStore(config.thumbs_bucket, prefix=config.thumbs_prefix or "")
-    from pipeline.folder_store import FolderStore
-
-    return FolderStore(config.thumbs_dir)

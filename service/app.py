@@ -14,14 +14,14 @@ import logsetup
 from config import Config, load_config
 from models import init_db
 from pipeline.errors import StorageError
-from pipeline.storage import ThumbnailStore, open_store
+from pipeline.open_store import open_store
+from pipeline.storage import THUMBS_ROUTE, ThumbnailStore
 from service import errors
 from service.auth import BearerToken
 from service.demo import DEMO_DIR, DEMO_ROUTE
 from service.metrics import MetricsEndpoint, RequestMetrics
 from service.middleware import DatabaseSession
 from service.publishing import Publish
-from service.representations import THUMBS_ROUTE
 from service.resources.dashboard import STATIC_ROUTE, Dashboard, StaticFile
 from service.resources.enqueue import EnqueuePhotos
 from service.resources.health import Health

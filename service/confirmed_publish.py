@@ -35,11 +35,11 @@ import dramatiq
 import pika
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
-from service import publisher_upkeep
 from service.amqp_frames import publish_frames
 from service.messages import BatchMessages
 from service.publish_batch import Batch
 from service.publisher_link import Link
+from service.publisher_upkeep import PROCESS_UPKEEP, Upkeep
 from service.publishing import BROKER_ERRORS, PublishInterrupted, one_at_a_time
 
 log = logging.getLogger(__name__)
@@ -75,8 +75,16 @@ class ConfirmedPublisher:
     one overlaps the broker's work on the other; calling the publisher does both in turn.
     """
 
-    def __init__(self, actor: dramatiq.Actor, url: str, *, deadline_s: float = DEADLINE_S) -> None:
+    def __init__(
+        self,
+        actor: dramatiq.Actor,
+        url: str,
+        *,
+        deadline_s: float = DEADLINE_S,
+        upkeep: Upkeep = PROCESS_UPKEEP,
+    ) -> None:
         self._actor = actor
+        self._upkeep = upkeep
         self._messages = BatchMessages(actor)
         self._broker = cast(RabbitmqBroker, actor.broker)  # the publish below speaks AMQP
         self._parameters = pika.URLParameters(url)
@@ -191,7 +199,7 @@ class ConfirmedPublisher:
             self._links.link = link
             with self._kept_lock:
                 self._kept.add(link)
-            publisher_upkeep.watch(self)
+            self._upkeep.watch(self)
         return link
 
     def kept(self) -> list[Link]:

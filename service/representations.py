@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any, NamedTuple, Protocol
 
 from models import Photo, PhotoThumbnail
+from pipeline.storage import THUMBS_ROUTE
 
 
 class PhotoFields(Protocol):
@@ -42,9 +43,6 @@ class ThumbnailRow(NamedTuple):
     height: int
     url: str
     created_at: datetime
-
-
-THUMBS_ROUTE = "/thumbs"
 
 
 def photo_summary(photo: PhotoFields) -> dict[str, Any]:

@@ -17,8 +17,8 @@ from typing import Any, NamedTuple
 
 from pipeline.deadline import Downloads
 from pipeline.netguard import AddressGuard
+from pipeline.storage import THUMBS_ROUTE
 from pipeline.transport import ThreadSessions
-from service.representations import THUMBS_ROUTE
 from webhooks.outbox import Event
 from webhooks.signing import EVENT_ID_HEADER, SIGNATURE_HEADER, sign
 

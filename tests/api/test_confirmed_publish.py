@@ -145,5 +145,7 @@ def test_on_written_runs_once_a_batch_is_on_the_wire_and_never_for_one_that_is_n
     assert publisher(photo_ids[:2], on_written=lambda: calls.append(2)) == photo_ids[:2]
     nobody = "amqp://guest:guest@127.0.0.1:9/%2F?connection_attempts=1&socket_timeout=2"
     with pytest.raises(PublishInterrupted):
-        ConfirmedPublisher(actors_package.process_photo, nobody)(photo_ids, on_written=lambda: calls.append(3))
+        ConfirmedPublisher(actors_package.process_photo, nobody)(
+            photo_ids, on_written=lambda: calls.append(3)
+        )
     assert calls == [1]

@@ -16,9 +16,9 @@ from config import Config
 from harness.polling import wait_until
 from harness.queue import QueueProbe
 from harness.services import RunServices, close_connections, running_connections
-from service import publisher_upkeep
 from service.confirmed_publish import ConfirmedPublisher
 from service.publisher_link import Link
+from service.publisher_upkeep import PROCESS_UPKEEP
 from tests.support.data import insert_photo
 
 
@@ -161,7 +161,7 @@ def test_closing_every_publisher_closes_their_connections(
     assert publisher(batch := _ids(10)) == batch
     wait_until(lambda: running_connections(services) == before + 1, timeout=30, message="the link open")
 
-    publisher_upkeep.close_all()
+    PROCESS_UPKEEP.close_all()
 
     assert publisher.kept() == []
     wait_until(lambda: running_connections(services) == before, timeout=30, message="the link closed")
