@@ -20,6 +20,7 @@ COPY actors ./actors
 COPY bin ./bin
 COPY demo ./demo
 COPY pipeline ./pipeline
+COPY publishing ./publishing
 COPY schema ./schema
 COPY service ./service
 COPY webhooks ./webhooks

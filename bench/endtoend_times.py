@@ -1,7 +1,7 @@
 """Each photo's times in the end-to-end suite, read from the database once the run is over.
 
 - queued: photos.queued_at, which the API writes once the broker has confirmed the messages of
-  the photo's batch (service/publishing.py): the service's own record of queueing, which
+  the photo's batch (publishing/queue_photos.py): the service's own record of queueing, which
   `process-pending` and an operator read. Written after the confirms of all 1000, so a photo
   the worker finishes within that moment completes "before" it was queued: those are counted
   (`early`) and kept in the percentiles as they are (negative, and few).

@@ -16,12 +16,12 @@ from models import init_db
 from pipeline.errors import StorageError
 from pipeline.open_store import open_store
 from pipeline.storage import THUMBS_ROUTE, ThumbnailStore
+from publishing import Publish
 from service import errors
 from service.auth import BearerToken
 from service.demo import DEMO_DIR, DEMO_ROUTE
 from service.metrics import MetricsEndpoint, RequestMetrics
 from service.middleware import DatabaseSession
-from service.publishing import Publish
 from service.resources.dashboard import STATIC_ROUTE, Dashboard, StaticFile
 from service.resources.enqueue import EnqueuePhotos
 from service.resources.health import Health
@@ -84,8 +84,8 @@ def get_app() -> falcon.App:
     # environment, which tests of create_app (and tools importing this module) do not want.
     from actors import broker, process_photo
     from actors.broker import QUEUE_NAME
+    from publishing import ConfirmedPublisher
     from service.checks import broker_check, database_check
-    from service.confirmed_publish import ConfirmedPublisher
 
     return create_app(
         config,

@@ -31,7 +31,7 @@ from peewee import SQL, Database, fn
 
 from models import FAILED, PENDING, Photo
 from pipeline.claims import FRESH_BUDGET, NOT_FRESH
-from service.publishing import PublishInterrupted, mark_queued
+from publishing import PublishInterrupted, mark_queued
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ DATABASE_ERRORS = (peewee.DatabaseError, peewee.InterfaceError)
 
 class Pipelined(Protocol):
     """A publisher whose batches can be written before the last one is confirmed
-    (service.confirmed_publish.ConfirmedPublisher)."""
+    (publishing.confirmed.ConfirmedPublisher)."""
 
     def start(self, photo_ids: list[str]) -> Any: ...
 

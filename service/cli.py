@@ -12,10 +12,10 @@ from playhouse.db_url import parse as parse_db_url
 import logsetup
 from config import Config, ConfigError, load_config
 from models import init_db
+from publishing import PublishInterrupted
 from schema import migrations
 from service import bulk as bulk_queue
 from service import demo
-from service.publishing import PublishInterrupted
 
 log = logging.getLogger("service.cli")
 
@@ -116,7 +116,7 @@ def _reconcile(config: Config, args: argparse.Namespace) -> int:
 
 def _process_pending(config: Config, args: argparse.Namespace) -> int:
     from actors import process_photo  # builds the broker from the environment
-    from service.confirmed_publish import ConfirmedPublisher
+    from publishing import ConfirmedPublisher
 
     init_db(config)
     publisher = ConfirmedPublisher(process_photo, config.amqp_url)

@@ -10,7 +10,7 @@ import falcon
 import peewee
 
 from pipeline.errors import StorageError
-from service.publishing import PublishInterrupted
+from publishing import PublishInterrupted
 
 log = logging.getLogger(__name__)
 

@@ -66,6 +66,6 @@ def child_exit(server: object, worker: Any) -> None:
 def worker_exit(server: object, worker: Any) -> None:
     """Close the worker's kept broker connections politely, rather than leaving RabbitMQ to
     find them gone (an error in its log for each)."""
-    from service.publisher_upkeep import PROCESS_UPKEEP
+    from publishing.upkeep import PROCESS_UPKEEP
 
     PROCESS_UPKEEP.close_all()

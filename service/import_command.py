@@ -24,10 +24,10 @@ import psycopg2
 
 from config import Config
 from models import init_db
+from publishing import BROKER_ERRORS, PublishInterrupted
 from service.bulk import ProgressBar
 from service.import_formats import NoUrlColumn, records
 from service.importing import AnotherImportRunning, ImportResult, Queue, import_urls
-from service.publishing import BROKER_ERRORS, PublishInterrupted
 
 NOTHING_GOOD = 1
 UNREADABLE = 3
@@ -179,8 +179,7 @@ def _queue(config: Config) -> Queue:
     from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
     from actors import process_photo  # builds the broker from the environment
-    from service.confirmed_publish import ConfirmedPublisher
-    from service.publishing import send_all
+    from publishing import ConfirmedPublisher, send_all
 
     # pika logs each failed connection with its traceback; the command says it in one line.
     logging.getLogger("pika").setLevel(logging.CRITICAL)

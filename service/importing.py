@@ -23,8 +23,8 @@ from typing import Any
 from peewee import Database
 
 from pipeline.locks import advisory_lock
+from publishing import PublishInterrupted
 from service.import_formats import Record
-from service.publishing import PublishInterrupted
 
 BATCH_SIZE = 100_000
 # Photos per confirmed publish with --process (as process-pending's pages).

@@ -10,8 +10,8 @@ import falcon
 from models import COMPLETED, FAILED, PENDING, PROCESSING, Photo
 from pipeline import claims
 from pipeline.uuid_array import UuidArray
+from publishing import Publish, send_all
 from service import validation
-from service.publishing import Publish, send_all
 
 # Photos in these states are queued; the others are skipped with their status as the reason.
 ELIGIBLE = frozenset({PENDING, FAILED})

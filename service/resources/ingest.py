@@ -10,8 +10,8 @@ import falcon
 from peewee import Database
 
 from models import PENDING, Photo
+from publishing import Publish, PublishInterrupted, send_all
 from service import errors, idempotency, validation
-from service.publishing import Publish, PublishInterrupted, send_all
 from service.representations import photo_summary
 
 

@@ -12,9 +12,9 @@ from peewee import Database
 
 from config import Config
 from harness.queue import QUEUE
+from publishing import ConfirmedPublisher
 from service.app import create_app
 from service.checks import broker_check, database_check
-from service.confirmed_publish import ConfirmedPublisher
 
 
 @pytest.fixture

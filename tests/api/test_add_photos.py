@@ -15,8 +15,8 @@ from peewee import Database
 
 from config import Config
 from harness.queue import QueueProbe
+from publishing import one_at_a_time
 from service.app import create_app
-from service.publishing import one_at_a_time
 from service.validation import MAX_NEW_PHOTOS_BODY_BYTES
 from tests.support.data import kept_and_counted
 from tests.support.openapi import assert_documented

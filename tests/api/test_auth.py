@@ -11,9 +11,9 @@ import pytest
 from peewee import Database
 
 from config import Config
+from publishing import one_at_a_time
 from service.app import create_app
 from service.checks import database_check
-from service.publishing import one_at_a_time
 from tests.support.data import insert_photo
 
 TOKEN = "s3cret-token-for-tests"

@@ -16,8 +16,8 @@ from config import Config
 from harness.polling import wait_until
 from harness.queue import QueueProbe
 from pipeline import claims
+from publishing import ConfirmedPublisher
 from service import bulk, cli
-from service.confirmed_publish import ConfirmedPublisher
 from tests.support.data import insert_photo
 
 DEADLINE_S = 2.0

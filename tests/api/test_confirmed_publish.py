@@ -16,8 +16,7 @@ from peewee import Database
 from harness.polling import wait_until
 from harness.queue import QUEUE, QueueProbe
 from harness.services import RunServices, clear_policy, policy_of, set_policy
-from service.confirmed_publish import ConfirmedPublisher
-from service.publishing import PublishInterrupted
+from publishing import ConfirmedPublisher, PublishInterrupted
 from tests.support.data import insert_photo
 
 LIMIT = "photo-processor-limit"

@@ -30,8 +30,8 @@ from pipeline.locks import lock_key
 from pipeline.processor import PhotoProcessor
 from pipeline.storage import ThumbnailStore
 from pipeline.thumbnail import make_thumbnail
+from publishing import one_at_a_time
 from service.app import create_app
-from service.publishing import one_at_a_time
 from tests.support.data import insert_photo, kept_and_counted, photo_row
 from tests.support.images import photo_bytes
 

@@ -14,9 +14,9 @@ from playhouse.pool import PooledPostgresqlDatabase
 
 from config import Config
 from models import connect_options
+from publishing import one_at_a_time
 from service.app import create_app
 from service.checks import broker_check, database_check
-from service.publishing import one_at_a_time
 
 NOBODY = "127.0.0.1:9"  # the discard port: nothing listens there
 MISSING_DB = "photo_processor_no_such_database"

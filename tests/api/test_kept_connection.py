@@ -16,9 +16,9 @@ from config import Config
 from harness.polling import wait_until
 from harness.queue import QueueProbe
 from harness.services import RunServices, close_connections, running_connections
-from service.confirmed_publish import ConfirmedPublisher
-from service.publisher_link import Link
-from service.publisher_upkeep import PROCESS_UPKEEP
+from publishing import ConfirmedPublisher
+from publishing.link import Link
+from publishing.upkeep import PROCESS_UPKEEP
 from tests.support.data import insert_photo
 
 

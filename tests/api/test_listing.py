@@ -14,8 +14,8 @@ from peewee import Database
 
 from config import Config
 from pipeline.folder_store import FolderStore
+from publishing import one_at_a_time
 from service.app import create_app
-from service.publishing import one_at_a_time
 from tests.support.data import insert_photo
 
 TOKEN = "thumbnail-test-token"

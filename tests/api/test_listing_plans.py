@@ -19,8 +19,8 @@ import pytest
 from peewee import Database
 
 from harness.queue import QueueProbe
+from publishing import ConfirmedPublisher
 from service import bulk
-from service.confirmed_publish import ConfirmedPublisher
 
 IMPORTED = 100_000  # pending, one INSERT: one created_at
 COMPLETED = 20_000  # completed, one INSERT: another created_at

@@ -12,8 +12,8 @@ from peewee import Database
 
 from harness.queue import QueueProbe
 from models import Photo, PhotoThumbnail
+from publishing import one_at_a_time
 from service.app import create_app
-from service.publishing import one_at_a_time
 from tests.support.data import insert_photo
 from tests.support.openapi import assert_documented
 

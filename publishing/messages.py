@@ -5,7 +5,7 @@ in the dataclass's default factories, `asdict` through `dataclasses.fields`, a `
 and a call of every middleware's enqueue hooks, most of them the base class's no-op. Here a
 batch shares one timestamp (its messages are built within the same millisecond or two), its
 message ids are version-4 UUIDs cut from one `os.urandom` call, each body is the JSON Dramatiq's
-encoder writes, assembled from a prefix and suffix encoded once (tests/unit/test_messages.py
+encoder writes, assembled from a prefix and suffix encoded once (tests/unit/test_publishing_messages.py
 compares the bytes with `Message.encode`), and only the middleware that override an enqueue
 hook are called. A message a hook changed (options or kwargs added) is encoded by Dramatiq.
 """
@@ -57,7 +57,7 @@ class BatchMessages:
 
         Each is made as a frozen dataclass's instance is, its fields set in its __dict__, without
         the generated __init__'s seven object.__setattr__ calls (2 µs a message, 3.4 against 1.3 ms
-        a thousand); equal, field for field, to the one Message(...) makes (tests/unit/test_messages.py,
+        a thousand); equal, field for field, to the one Message(...) makes (tests/unit/test_publishing_messages.py,
         which fails loudly should Message ever lose its __dict__).
         """
         timestamp = int(time.time() * 1000)

@@ -3,7 +3,7 @@
 `RabbitmqBroker.enqueue` publishes on pika's BlockingChannel, which in confirm mode waits for each
 message's confirm before the next publish: 1000 photos, 1000 round trips. Here a batch goes out
 on a connection and channel of the calling thread's own, in confirm mode, kept open between
-batches (service/publisher_link.py), its frames written in one go (service/amqp_frames.py); the
+batches (publishing/link.py), its frames written in one go (publishing/frames.py); the
 confirms are collected as RabbitMQ sends them (one ack may confirm many, `multiple`). That is
 RabbitMQ's "publish a batch, then wait for its confirms".
 
@@ -35,12 +35,12 @@ import dramatiq
 import pika
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
-from service.amqp_frames import publish_frames
-from service.messages import BatchMessages
-from service.publish_batch import Batch
-from service.publisher_link import Link
-from service.publisher_upkeep import PROCESS_UPKEEP, Upkeep
-from service.publishing import BROKER_ERRORS, PublishInterrupted, one_at_a_time
+from publishing.batch import Batch
+from publishing.frames import publish_frames
+from publishing.link import Link
+from publishing.messages import BatchMessages
+from publishing.queue_photos import BROKER_ERRORS, PublishInterrupted, one_at_a_time
+from publishing.upkeep import PROCESS_UPKEEP, Upkeep
 
 log = logging.getLogger(__name__)
 
@@ -183,7 +183,7 @@ class ConfirmedPublisher:
 
     def _link(self, until: float) -> Link:
         """This thread's open link, or a new one. After a fork, the parent's is not this
-        process's to use. An idle link's heartbeats are kept going by service/publisher_upkeep.py."""
+        process's to use. An idle link's heartbeats are kept going by publishing/upkeep.py."""
         link: Link | None = getattr(self._links, "link", None)
         if link is not None and link.pid != os.getpid():
             link = None

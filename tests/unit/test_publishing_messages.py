@@ -12,7 +12,7 @@ import pytest
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import Middleware
 
-from service.messages import BatchMessages, message_ids
+from publishing.messages import BatchMessages, message_ids
 
 PHOTO_IDS = [str(uuid.uuid4()) for _ in range(50)]
 

@@ -4,7 +4,7 @@ Opening a connection costs the TCP and AMQP handshakes, the channel and Confirm.
 round trips and much of pika's Python, per batch. A Link is opened once and kept; its I/O loop
 (pika's SelectConnection) runs only inside its calls, under its lock: the thread that owns it
 (ConfirmedPublisher keeps one per thread and per pid) writes a batch and flushes it, then waits
-for its confirms; between calls the upkeep thread (service/publisher_upkeep.py) runs it briefly
+for its confirms; between calls the upkeep thread (publishing/upkeep.py) runs it briefly
 for heartbeats.
 
 Delivery tags count the channel's publishes from 1 over its whole life: a batch records the tag
@@ -28,7 +28,8 @@ import pika
 import pika.exceptions
 from pika.channel import Channel
 
-from service.publish_batch import Batch
+from publishing import pika_private
+from publishing.batch import Batch
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ class Link:
         self._outstanding: list[Batch] = []  # sent, not all confirmed yet, in the order sent
         self._done: Callable[[], bool] = lambda: True
         # Held while the loop runs: by the owning thread, or by the upkeep thread
-        # (service/publisher_upkeep.py) keeping an idle link's heartbeats going.
+        # (publishing/upkeep.py) keeping an idle link's heartbeats going.
         self.lock = threading.RLock()
 
     @property
@@ -64,7 +65,7 @@ class Link:
     @property
     def body_max(self) -> int:
         assert self._connection is not None
-        return int(self._connection._body_max_length)  # frame_max less a frame's 8 bytes
+        return pika_private.body_max(self._connection)
 
     @property
     def channel_number(self) -> int:
@@ -112,8 +113,8 @@ class Link:
                 self._run(until, self._flushed, poll_s=FLUSH_POLL_S)
 
     def _flushed(self) -> bool:
-        transport = self._connection._transport if self._connection is not None else None
-        return self.failure is not None or transport is None or transport.get_write_buffer_size() == 0
+        connection = self._connection
+        return self.failure is not None or connection is None or pika_private.write_buffer_empty(connection)
 
     def send(self, batch: Batch) -> None:
         """Write the batch's frames (they go out while the loop runs: `flush`, `wait`)."""
@@ -126,9 +127,7 @@ class Link:
         self._tags += len(batch.message_ids)
         self._outstanding.append(batch)
         self.used_at = time.monotonic()
-        # pika has no public way to write frames already marshalled; this is what its
-        # basic_publish ends with, once per frame.
-        self._connection._output_marshaled_frames([batch.frames])
+        pika_private.write_frames(self._connection, batch.frames)
 
     def wait(self, batch: Batch, until: float) -> None:
         """Run the loop (sending what was written, reading confirms) until the batch is settled,
@@ -169,9 +168,7 @@ class Link:
         ioloop = connection.ioloop
         try:
             if not connection.is_closed:
-                # pika has no public abort; its stream-lost handler expects the reason set first.
-                connection._error = self.failure
-                connection._adapter_disconnect_stream()
+                pika_private.abort(connection, self.failure)
                 ioloop.call_later(CLOSE_GRACE_S, ioloop.stop)
                 ioloop.start()
         except Exception as error:

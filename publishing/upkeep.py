@@ -1,6 +1,6 @@
 """Keeping the publisher's idle broker links alive, and closing them when the process is done.
 
-A Link's loop runs only inside a call (service/publisher_link.py), so a link left idle sends no
+A Link's loop runs only inside a call (publishing/link.py), so a link left idle sends no
 heartbeats and reads none: RabbitMQ closes it after two missed heartbeats (config.py asks for
 30 s) and logs an error, and the next batch pays for finding it dead. One daemon thread per
 process runs each idle link's loop briefly, under the link's lock, several times per heartbeat
@@ -21,7 +21,7 @@ import threading
 import weakref
 from typing import Protocol
 
-from service.publisher_link import Link
+from publishing.link import Link
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ IDLE_WAIT_S = 60.0
 
 
 class Keeps(Protocol):
-    """What the thread needs of a publisher (service.confirmed_publish.ConfirmedPublisher)."""
+    """What the thread needs of a publisher (publishing.confirmed.ConfirmedPublisher)."""
 
     def kept(self) -> list[Link]: ...
 

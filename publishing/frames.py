@@ -4,7 +4,7 @@ pika's `basic_publish` builds three frame objects per message and hands each to 
 its own: for a batch of 1000, 3000 writes and most of the publishing time. The frames of a batch
 differ only in their body and its size, so the method frame is marshalled once, the header once
 per (body size, priority), and the bodies are framed around the encoded messages. The bytes are
-those `Channel.basic_publish` would send (tests/unit/test_amqp_frames.py compares them).
+those `Channel.basic_publish` would send (tests/unit/test_publishing_frames.py compares them).
 """
 
 from __future__ import annotations

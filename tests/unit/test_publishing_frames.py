@@ -10,7 +10,7 @@ import pytest
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from pika import frame, spec
 
-from service.amqp_frames import properties, publish_frames
+from publishing.frames import properties, publish_frames
 
 QUEUE = "photo-processor"
 
