@@ -14,8 +14,8 @@ from config import Config, ConfigError, load_config
 from models import init_db
 from publishing import PublishInterrupted
 from schema import migrations
-from service import bulk as bulk_queue
-from service import demo
+from service import demo, process_pending
+from service.progress import ProgressBar
 
 log = logging.getLogger("service.cli")
 
@@ -36,7 +36,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     bulk.add_argument(
         "--status", choices=("pending", "failed"), default="pending", help="which photos to queue"
     )
-    bulk.add_argument("--batch-size", type=int, default=bulk_queue.BATCH_SIZE, help="rows read per page")
+    bulk.add_argument("--batch-size", type=int, default=process_pending.BATCH_SIZE, help="rows read per page")
     bulk.add_argument(
         "--skip-queued-within",
         type=int,
@@ -121,23 +121,23 @@ def _process_pending(config: Config, args: argparse.Namespace) -> int:
     init_db(config)
     publisher = ConfirmedPublisher(process_photo, config.amqp_url)
     try:
-        sent = bulk_queue.queue_by_status(
+        sent = process_pending.queue_by_status(
             publisher,
             status=args.status,
             skip_queued_within_s=config.lease_s
             if args.skip_queued_within is None
             else args.skip_queued_within,
             batch_size=args.batch_size,
-            progress=bulk_queue.ProgressBar(f"queued ({args.status})"),
+            progress=ProgressBar(f"queued ({args.status})"),
         )
     except PublishInterrupted as interrupted:
         print(f"the broker failed: {interrupted}. Run the command again.", file=sys.stderr)
         return 1
-    except bulk_queue.DatabaseStopped as stopped:
+    except process_pending.DatabaseStopped as stopped:
         print(f"{stopped}; {stopped.sent} photo(s) queued before it. Run the command again.", file=sys.stderr)
         return 1
-    except bulk_queue.DATABASE_ERRORS as error:  # before the first page (counting)
-        print(f"{bulk_queue.DatabaseStopped(0, error)}. Run the command again.", file=sys.stderr)
+    except process_pending.DATABASE_ERRORS as error:  # before the first page (counting)
+        print(f"{process_pending.DatabaseStopped(0, error)}. Run the command again.", file=sys.stderr)
         return 1
     finally:
         publisher.close()
@@ -152,10 +152,10 @@ def _copy_thumbs(config: Config, args: argparse.Namespace) -> int:
 
 
 def _import(config: Config, args: argparse.Namespace) -> int:
-    from service import import_command
-    from service.importing import BATCH_SIZE
+    from service import import_urls
+    from service.import_batches import BATCH_SIZE
 
-    return import_command.run(
+    return import_urls.run(
         config,
         args.file,
         fmt=args.format,

@@ -23,7 +23,7 @@ from pipeline.bucket_store import BucketStore
 from pipeline.errors import StorageError
 from pipeline.formats import MEDIA_TYPES
 from pipeline.storage import thumbnail_relpath
-from service.bulk import ProgressBar
+from service.progress import ProgressBar
 
 THREADS = 8
 # Puts submitted but not finished, per thread: the pool is kept busy while memory stays flat

@@ -1,4 +1,4 @@
-"""process-pending's pipelining (service/bulk.py) when the database is slow or fails under it:
+"""process-pending's pipelining (service/process_pending.py) when the database is slow or fails under it:
 a page on the wire is never failed by the next page's read, nor left unaccounted for."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from harness.polling import wait_until
 from harness.queue import QueueProbe
 from pipeline import claims
 from publishing import ConfirmedPublisher
-from service import bulk, cli
+from service import cli, process_pending
 from tests.support.data import insert_photo
 
 DEADLINE_S = 2.0
@@ -40,7 +40,7 @@ def _on_page_read(
 
     def execute_sql(sql: str, params: Any = None, *args: Any, **kwargs: Any) -> Any:
         nonlocal reads
-        if sql is bulk._PAGE:
+        if sql is process_pending._PAGE:
             reads += 1
             if reads == number:
                 act()
@@ -76,7 +76,9 @@ def test_a_page_read_slower_than_the_deadline_fails_no_page(
 
     _on_page_read(database, monkeypatch, 2, hold)
 
-    sent = bulk.queue_by_status(publisher, status="pending", skip_queued_within_s=0, batch_size=PAGE)
+    sent = process_pending.queue_by_status(
+        publisher, status="pending", skip_queued_within_s=0, batch_size=PAGE
+    )
 
     assert held.is_set()
     assert sent == 3 * PAGE
@@ -92,8 +94,8 @@ def test_a_failed_page_read_settles_the_page_on_the_wire_first(
         insert_photo(database)
     _on_page_read(database, monkeypatch, 3, _fail)
 
-    with pytest.raises(bulk.DatabaseStopped) as stopped:
-        bulk.queue_by_status(publisher, status="pending", skip_queued_within_s=0, batch_size=PAGE)
+    with pytest.raises(process_pending.DatabaseStopped) as stopped:
+        process_pending.queue_by_status(publisher, status="pending", skip_queued_within_s=0, batch_size=PAGE)
 
     assert stopped.value.sent == 2 * PAGE, "the second page was out when the third read failed"
     assert isinstance(stopped.value.__cause__, peewee.OperationalError)
@@ -130,8 +132,8 @@ def test_an_error_marking_photos_queued_is_raised(
 
     monkeypatch.setattr(claims, "mark_sent", broken)
 
-    with pytest.raises(bulk.DatabaseStopped) as stopped:
-        bulk.queue_by_status(publisher, status="pending", skip_queued_within_s=0, batch_size=PAGE)
+    with pytest.raises(process_pending.DatabaseStopped) as stopped:
+        process_pending.queue_by_status(publisher, status="pending", skip_queued_within_s=0, batch_size=PAGE)
 
     assert isinstance(stopped.value.__cause__, peewee.ProgrammingError)
     assert len(set(queue.photo_ids())) == stopped.value.sent > 0, "what went out is counted"

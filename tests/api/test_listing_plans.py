@@ -20,7 +20,7 @@ from peewee import Database
 
 from harness.queue import QueueProbe
 from publishing import ConfirmedPublisher
-from service import bulk
+from service import process_pending
 
 IMPORTED = 100_000  # pending, one INSERT: one created_at
 COMPLETED = 20_000  # completed, one INSERT: another created_at
@@ -165,7 +165,7 @@ def test_process_pending_pages_read_the_index_in_order_and_queue_every_photo_onc
     probe.purge()  # what earlier tests of the run left queued
     try:
         with statements(database, monkeypatch) as sent:
-            queued = bulk.queue_by_status(recording, status="pending", skip_queued_within_s=3600)
+            queued = process_pending.queue_by_status(recording, status="pending", skip_queued_within_s=3600)
         assert queued == IMPORTED
         assert probe.depth() == IMPORTED
     finally:
@@ -176,8 +176,8 @@ def test_process_pending_pages_read_the_index_in_order_and_queue_every_photo_onc
     pending = database.execute_sql("SELECT uuid::text FROM photos WHERE status = 'pending'").fetchall()
     assert set(recording.sent) == {uuid for (uuid,) in pending}
 
-    pages = [(sql, params) for sql, params in sent if sql is bulk._PAGE]
-    assert len(pages) == IMPORTED // bulk.BATCH_SIZE + 2  # the last page is the empty one
+    pages = [(sql, params) for sql, params in sent if sql is process_pending._PAGE]
+    assert len(pages) == IMPORTED // process_pending.BATCH_SIZE + 2  # the last page is the empty one
     # The first page, one from the middle of the shared created_at, and the empty last one.
     for sql, params in (pages[0], pages[len(pages) // 2], pages[-1]):
         plan = explain(database, sql, params)

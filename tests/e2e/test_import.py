@@ -22,7 +22,7 @@ from peewee import Database
 from harness.polling import wait_until
 from harness.queue import QUEUE, QueueProbe
 from harness.services import RunServices, clear_policy, policy_of, set_policy
-from service.importing import SKIP_EXISTING_LOCK
+from service.import_batches import SKIP_EXISTING_LOCK
 from tests.support.commands import REPO, service_command
 from tests.support.data import insert_photo, kept_and_counted
 

@@ -25,9 +25,9 @@ import psycopg2
 from config import Config
 from models import init_db
 from publishing import BROKER_ERRORS, PublishInterrupted
-from service.bulk import ProgressBar
+from service.import_batches import AnotherImportRunning, ImportResult, Queue, import_urls
 from service.import_formats import NoUrlColumn, records
-from service.importing import AnotherImportRunning, ImportResult, Queue, import_urls
+from service.progress import ProgressBar
 
 NOTHING_GOOD = 1
 UNREADABLE = 3

@@ -18,12 +18,10 @@ says how many photos were queued).
 from __future__ import annotations
 
 import logging
-import sys
-import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
-from typing import Any, Protocol, TextIO
+from typing import Any, Protocol
 from uuid import UUID
 
 import peewee
@@ -172,27 +170,3 @@ class DatabaseStopped(Exception):
 
 def _joined(first: PublishInterrupted, second: PublishInterrupted) -> PublishInterrupted:
     return PublishInterrupted(first.queued + second.queued, first.not_queued + second.not_queued)
-
-
-class ProgressBar:
-    """A one-line bar on a terminal; on anything else, a line at every tenth."""
-
-    def __init__(self, label: str, stream: TextIO = sys.stderr) -> None:
-        self._label = label
-        self._stream = stream
-        self._started = time.monotonic()
-        self._last_tenth = -1
-
-    def __call__(self, done: int, total: int) -> None:
-        fraction = done / total if total else 1.0
-        rate = done / max(time.monotonic() - self._started, 1e-6)
-        text = f"{self._label} {done}/{total} ({fraction:.0%}, {rate:.0f}/s)"
-        if self._stream.isatty():
-            filled = int(fraction * 30)
-            self._stream.write(f"\r[{'#' * filled}{'-' * (30 - filled)}] {text}")
-            if done >= total:
-                self._stream.write("\n")
-        elif int(fraction * 10) > self._last_tenth:
-            self._last_tenth = int(fraction * 10)
-            self._stream.write(text + "\n")
-        self._stream.flush()
