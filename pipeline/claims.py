@@ -16,7 +16,7 @@ or a thumbnail, and at most `max_crashes` that ended with no outcome at all (the
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from uuid import UUID
@@ -25,7 +25,6 @@ from peewee import Database, IntegrityError
 
 from models import COMPLETED, FAILED, PENDING, PROCESSING
 from pipeline.locks import TRY_LOCK, discard_session, lock_key, released
-from pipeline.uuid_array import UuidArray
 
 CLAIMABLE = (PENDING, PROCESSING, FAILED)
 CRASHED = (
@@ -195,36 +194,3 @@ def mark_failed(db: Database, photo_id: UUID, reason: str) -> bool:
         (FAILED, reason[:2000], str(photo_id), COMPLETED),
     )
     return bool(cursor.rowcount)
-
-
-def start_request(db: Database, photo_ids: Sequence[str]) -> None:
-    """A new request to process these photos: those pending or failed get a fresh budget.
-
-    Rows whose budget is already fresh are left as they are (a new photo, the common case, costs
-    no write).
-    """
-    db.execute_sql(
-        f"UPDATE photos SET {FRESH_BUDGET} WHERE {BY_KEY}"
-        f" AND status = ANY(%s::photo_status[]) AND {NOT_FRESH}",
-        (UuidArray(photo_ids), [PENDING, FAILED]),
-    )
-
-
-def mark_sent(db: Database, photo_ids: Sequence[str]) -> None:
-    """Record that a message for each photo was just sent to the broker (photos.queued_at)."""
-    db.execute_sql(f"UPDATE photos SET queued_at = now() WHERE {BY_KEY}", (UuidArray(photo_ids),))
-
-
-def unmark_sent(db: Database, photo_ids: Sequence[str]) -> None:
-    """Forget the message of each photo: marked sent, and then not confirmed by the broker."""
-    db.execute_sql(f"UPDATE photos SET queued_at = NULL WHERE {BY_KEY}", (UuidArray(photo_ids),))
-
-
-# What a new request resets (the attempt budget), and the rows it would change.
-FRESH_BUDGET = "attempts = 0, crashes = 0, spared = 0"
-NOT_FRESH = "(attempts, crashes, spared) <> (0, 0, 0)"
-# Rows by a list of photo ids, looked up by key whatever the list's length and the table's size.
-# The ids as a relation to join instead (`unnest(%s::uuid[])`, a constant the planner counts)
-# made it hash a scan of the whole table for 1000 ids in 100,000 rows (58 ms against 11); an
-# array it cannot see into (ARRAY(SELECT ...)) keeps it on photos_pkey.
-BY_KEY = "photos.uuid = ANY(ARRAY(SELECT unnest(%s)))"  # %s: a UuidArray

@@ -19,7 +19,7 @@ from uuid import UUID
 from peewee import Database
 
 from models import PROCESSING
-from pipeline import claims
+from pipeline import process_requests
 from pipeline.locks import SQL_LOCK_KEY, advisory_lock
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ def reconcile_once(
         finally:
             # The lease starts again from each message sent: not stranded before it runs out.
             if sent:
-                claims.mark_sent(db, sent)
+                process_requests.mark_sent(db, sent)
     if found:
         log.warning("Queued %d stranded photos again: %s", len(found), ", ".join(map(str, found[:20])))
     return found

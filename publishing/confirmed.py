@@ -24,8 +24,6 @@ done or held), but none is reported queued unconfirmed. A batch of a few message
 from __future__ import annotations
 
 import logging
-import os
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -40,6 +38,7 @@ from publishing.frames import publish_frames
 from publishing.link import Link
 from publishing.messages import BatchMessages
 from publishing.queue_photos import BROKER_ERRORS, PublishInterrupted, one_at_a_time
+from publishing.thread_links import ThreadLinks
 from publishing.upkeep import PROCESS_UPKEEP, Upkeep
 
 log = logging.getLogger(__name__)
@@ -84,14 +83,10 @@ class ConfirmedPublisher:
         upkeep: Upkeep = PROCESS_UPKEEP,
     ) -> None:
         self._actor = actor
-        self._upkeep = upkeep
         self._messages = BatchMessages(actor)
         self._broker = cast(RabbitmqBroker, actor.broker)  # the publish below speaks AMQP
-        self._parameters = pika.URLParameters(url)
         self._deadline_s = deadline_s
-        self._links = threading.local()  # each thread's Link (gunicorn's threads, the CLI's one)
-        self._kept: set[Link] = set()  # every thread's, for `close`
-        self._kept_lock = threading.Lock()
+        self._links = ThreadLinks(pika.URLParameters(url), upkeep)
 
     def __call__(self, photo_ids: list[str], /, *, on_written: Callable[[], None] | None = None) -> list[str]:
         """Publish a message per photo; return the photos, all queued. PublishInterrupted when the
@@ -146,7 +141,7 @@ class ConfirmedPublisher:
     def _write(self, outgoing: Outgoing, indexes: list[int]) -> None:
         """Write these messages of the batch on this thread's link (opened if need be)."""
         try:
-            link = self._link(outgoing.until)
+            link = self._links.get(outgoing.until)
         except Exception as error:
             outgoing.error = error
             return
@@ -174,50 +169,17 @@ class ConfirmedPublisher:
         if batch.done and link.is_open:
             return
         closed = not link.is_open
-        self._drop(link)  # closed, or past the deadline with confirms still out
+        self._links.drop(link)  # closed, or past the deadline with confirms still out
         unsettled = [outgoing.indexes[i] for i in range(len(outgoing.indexes)) if i not in batch.settled]
         if closed and unsettled and not outgoing.resent and time.monotonic() < outgoing.until:
             log.info("The broker connection closed (%s); sending %d again", link.failure, len(unsettled))
             outgoing.resent, outgoing.error = True, None
             self._write(outgoing, unsettled)
 
-    def _link(self, until: float) -> Link:
-        """This thread's open link, or a new one. After a fork, the parent's is not this
-        process's to use. An idle link's heartbeats are kept going by publishing/upkeep.py."""
-        link: Link | None = getattr(self._links, "link", None)
-        if link is not None and link.pid != os.getpid():
-            link = None
-        if link is not None:
-            link.refresh()
-            if not link.is_open:
-                log.info("The kept broker connection had closed (%s); opening another", link.failure)
-                self._drop(link)
-                link = None
-        if link is None:
-            link = Link(self._parameters)
-            link.open(until)
-            self._links.link = link
-            with self._kept_lock:
-                self._kept.add(link)
-            self._upkeep.watch(self)
-        return link
-
     def kept(self) -> list[Link]:
         """This process's open links, every thread's."""
-        with self._kept_lock:
-            return [link for link in self._kept if link.pid == os.getpid()]
+        return self._links.kept()
 
     def close(self) -> None:
         """Drop every thread's kept connection (at shutdown, when no batch is out)."""
-        with self._kept_lock:
-            kept, self._kept = self._kept, set()
-        for link in kept:
-            if link.pid == os.getpid():
-                link.close()
-
-    def _drop(self, link: Link) -> None:
-        link.drop()
-        if getattr(self._links, "link", None) is link:
-            self._links.link = None
-        with self._kept_lock:
-            self._kept.discard(link)
+        self._links.close()

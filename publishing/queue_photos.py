@@ -12,7 +12,7 @@ from dramatiq.errors import BrokerError
 from peewee import Database
 
 from models import Photo
-from pipeline import claims
+from pipeline import process_requests
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ def send_all(publish: Publish, photo_ids: Iterable[str]) -> list[str]:
     pending = list(photo_ids)
     if not pending:
         return []
-    claims.start_request(_database(), pending)
+    process_requests.start_request(_database(), pending)
     marked: list[bool] = []
 
     def mark_while_confirming() -> None:
@@ -103,7 +103,7 @@ def mark_queued(photo_ids: list[str]) -> bool:
     if not photo_ids:
         return True
     try:
-        claims.mark_sent(_database(), photo_ids)
+        process_requests.mark_sent(_database(), photo_ids)
     except (peewee.OperationalError, peewee.InterfaceError) as error:
         log.warning("Could not record queued_at for %d photos: %r", len(photo_ids), error)
         return False
@@ -116,7 +116,7 @@ def _unmark(photo_ids: list[str]) -> None:
     if not photo_ids:
         return
     try:
-        claims.unmark_sent(_database(), photo_ids)
+        process_requests.unmark_sent(_database(), photo_ids)
     except (peewee.OperationalError, peewee.InterfaceError) as error:
         log.warning("Could not clear queued_at of %d photos not queued: %r", len(photo_ids), error)
 

@@ -33,7 +33,7 @@ IDLE_WAIT_S = 60.0
 
 
 class Keeps(Protocol):
-    """What the thread needs of a publisher (publishing.confirmed.ConfirmedPublisher)."""
+    """What the thread needs of a publisher's links (publishing.thread_links.ThreadLinks)."""
 
     def kept(self) -> list[Link]: ...
 

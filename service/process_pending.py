@@ -28,7 +28,7 @@ import peewee
 from peewee import SQL, Database, fn
 
 from models import FAILED, PENDING, Photo
-from pipeline.claims import FRESH_BUDGET, NOT_FRESH
+from pipeline.process_requests import FRESH_BUDGET, NOT_FRESH
 from publishing import PublishInterrupted, mark_queued
 
 log = logging.getLogger(__name__)

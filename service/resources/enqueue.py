@@ -8,7 +8,7 @@ from typing import cast
 import falcon
 
 from models import COMPLETED, FAILED, PENDING, PROCESSING, Photo
-from pipeline import claims
+from pipeline import process_requests
 from pipeline.uuid_array import UuidArray
 from publishing import Publish, send_all
 from service import validation
@@ -41,7 +41,8 @@ class EnqueuePhotos:
 def _statuses(photo_ids: list[str]) -> dict[str, str]:
     """The status of each photo that exists, looked up by key (pipeline/claims.py says why so)."""
     cursor = Photo._meta.database.execute_sql(
-        f"SELECT photos.uuid::text, status::text FROM photos WHERE {claims.BY_KEY}", (UuidArray(photo_ids),)
+        f"SELECT photos.uuid::text, status::text FROM photos WHERE {process_requests.BY_KEY}",
+        (UuidArray(photo_ids),),
     )
     return dict(cast(Iterable[tuple[str, str]], cursor.fetchall()))
 

@@ -15,7 +15,7 @@ from peewee import Database
 from config import Config
 from harness.polling import wait_until
 from harness.queue import QueueProbe
-from pipeline import claims
+from pipeline import process_requests
 from publishing import ConfirmedPublisher
 from service import cli, process_pending
 from tests.support.data import insert_photo
@@ -130,7 +130,7 @@ def test_an_error_marking_photos_queued_is_raised(
     def broken(db: Database, photo_ids: list[str]) -> None:
         raise peewee.ProgrammingError("column queued_at does not exist (injected)")
 
-    monkeypatch.setattr(claims, "mark_sent", broken)
+    monkeypatch.setattr(process_requests, "mark_sent", broken)
 
     with pytest.raises(process_pending.DatabaseStopped) as stopped:
         process_pending.queue_by_status(publisher, status="pending", skip_queued_within_s=0, batch_size=PAGE)

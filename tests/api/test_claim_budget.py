@@ -9,7 +9,7 @@ from contextlib import contextmanager
 
 from peewee import Database
 
-from pipeline import claims, reconcile
+from pipeline import claims, process_requests, reconcile
 from pipeline.locks import lock_key
 from tests.support.data import insert_photo, photo_row
 
@@ -118,7 +118,7 @@ def test_a_new_request_starts_a_fresh_budget_for_pending_and_failed_photos_only(
     crash(database, working)
     assert photo_row(database, failed)["status"] == "failed"
 
-    claims.start_request(database, [failed, working])
+    process_requests.start_request(database, [failed, working])
 
     assert (photo_row(database, failed)["attempts"], photo_row(database, failed)["crashes"]) == (0, 0)
     assert photo_row(database, working)["attempts"] == 1, "a photo being processed keeps its count"
@@ -144,7 +144,7 @@ def test_a_photo_sent_a_message_within_the_lease_is_not_stranded(database: Datab
         " WHERE uuid IN (%s, %s)",
         (waiting, stranded),
     )
-    claims.mark_sent(database, [waiting])
+    process_requests.mark_sent(database, [waiting])
     assert {str(photo_id) for photo_id in reconcile.stranded(database, lease_s=600)} == {stranded}
 
 
@@ -187,6 +187,6 @@ def test_a_copy_of_a_message_for_a_photo_that_failed_since_changes_nothing(datab
         assert found == claims.Claim(locked=True, url=None)
     row = photo_row(database, photo_id)
     assert (row["status"], row["attempts"]) == ("failed", 1)
-    claims.start_request(database, [photo_id])
+    process_requests.start_request(database, [photo_id])
     with claim(database, photo_id) as found:
         assert found.url is not None, "a new request may process it again"

@@ -10,7 +10,7 @@ import psycopg2
 import pytest
 from peewee import Database
 
-from pipeline import claims, reconcile
+from pipeline import claims, process_requests, reconcile
 from pipeline.locks import lock_key
 from tests.support.data import insert_photo, photo_row
 
@@ -65,7 +65,7 @@ def test_a_claim_after_an_earlier_attempt_is_not_the_first(database: Database) -
         assert retry.url is not None
         assert not retry.first
     claims.mark_failed(database, photo_id, "source_unavailable: 503")
-    claims.start_request(database, [str(photo_id)])
+    process_requests.start_request(database, [str(photo_id)])
     with database.connection_context(), claims.claimed(database, photo_id, **BUDGET) as again:
         assert again.url is not None
         assert not again.first

@@ -23,7 +23,7 @@ from harness.imageserver import ImageServer, Reply
 from harness.polling import wait_until
 from harness.service_processes import BIN, ServiceProcess, free_port
 from harness.webhook_receiver import WebhookReceiver
-from pipeline import claims
+from pipeline import process_requests
 from tests.e2e.reliability import expect, fault, fresh_worker, running, wait_for_workers
 from tests.support.data import insert_photo
 from tests.support.images import photo_bytes
@@ -157,7 +157,7 @@ def test_every_photo_of_a_batch_produces_one_verified_event_per_final_state(
         [again] = [p for p, path in paths.items() if "missing" in path][:1]
         image_server.image(paths[again], photo_bytes(640, 480))
         with database.connection_context():
-            claims.start_request(database, [again])
+            process_requests.start_request(database, [again])
         _queue(actors_package, [expect(again, "completed")])
         wait_until(lambda: len(events_of(database, again)) == 2, timeout=60, message="a second event")
         assert [e["type"] for e in events_of(database, again)] == ["photo.failed", "photo.completed"]
