@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -10,7 +10,7 @@ from peewee import Database
 
 from harness.imageserver import ImageServer
 from harness.polling import wait_until
-from harness.service_processes import ServiceProcess, running, start_api, start_worker
+from harness.service_processes import BIN, ServiceProcess, free_port, running, start_api, start_worker
 from tests.e2e import reliability
 from tests.support.data import status_of
 
@@ -33,6 +33,34 @@ def worker(service_env: dict[str, str], log_dir: Path) -> Iterator[ServiceProces
     """One supervised worker: 1 process, 1 thread, as the Procfile runs it."""
     with running(start_worker(service_env, log_dir)) as process:
         yield process
+
+
+Honcho = Callable[..., tuple[ServiceProcess, str]]
+
+
+@pytest.fixture
+def start_honcho(log_dir: Path) -> Honcho:
+    """`make start` as it runs: `honcho start` over the Procfile, here with one API process of two
+    threads and `settings` over `env`; `--env /dev/null`, so that a developer's .env overrides
+    nothing. Makes the process (not started yet) and says the API's base URL."""
+
+    def make(env: dict[str, str], **settings: str) -> tuple[ServiceProcess, str]:
+        port = free_port()
+        process = ServiceProcess(
+            "honcho",
+            [str(BIN / "honcho"), "start", "--port", str(port), "--env", "/dev/null"],
+            {**env, "HOST": "127.0.0.1", "WEB_WORKERS": "1", "WEB_THREADS": "2", **settings},
+            log_dir,
+        )
+        return process, f"http://127.0.0.1:{port}"
+
+    return make
+
+
+@pytest.fixture
+def held_env(service_env: dict[str, str]) -> dict[str, str]:
+    """The run's worker settings, under which a held download stays in flight (no read timeout)."""
+    return {**service_env, "DOWNLOAD_TIMEOUT_S": "60"}
 
 
 @pytest.fixture(scope="module")

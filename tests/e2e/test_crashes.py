@@ -23,8 +23,8 @@ from peewee import Database
 from harness import proc_tree
 from harness.imageserver import ImageServer
 from harness.polling import wait_until
-from harness.service_processes import BIN, REPO, ServiceProcess, free_port
-from tests.e2e.conftest import wait_for_status
+from harness.service_processes import REPO
+from tests.e2e.conftest import Honcho, wait_for_status
 from tests.e2e.reliability import (
     expect,
     fault,
@@ -40,12 +40,6 @@ from tests.support.images import photo_bytes
 
 # Every photo the module follows is audited at its end (tests/e2e/conftest.py).
 pytestmark = pytest.mark.usefixtures("ledger_audit")
-
-
-@pytest.fixture
-def env(service_env: dict[str, str]) -> dict[str, str]:
-    """This module's worker settings: a held download stays in flight (no read timeout)."""
-    return {**service_env, "DOWNLOAD_TIMEOUT_S": "60"}
 
 
 def held_photo(image_server: ImageServer, database: Database) -> tuple[str, str, Any]:
@@ -74,14 +68,14 @@ def assert_one_thumbnail(database: Database, thumbs_dir: Path, photo_id: str) ->
 
 
 def test_a_worker_killed_mid_download_is_started_again_and_the_photo_completes_once(
-    env: dict[str, str],
+    held_env: dict[str, str],
     log_dir: Path,
     database: Database,
     image_server: ImageServer,
     actors_package: Any,
     thumbs_dir: Path,
 ) -> None:
-    with running(fresh_worker(env, log_dir)) as worker:
+    with running(fresh_worker(held_env, log_dir)) as worker:
         [victim] = wait_for_workers(worker)
         master = proc_tree.dramatiq_master(worker.pid)
         photo_id, path, gate = held_photo(image_server, database)
@@ -110,21 +104,14 @@ def test_a_worker_killed_mid_download_is_started_again_and_the_photo_completes_o
 
 
 def test_under_honcho_a_killed_worker_comes_back_and_the_api_keeps_serving(
-    env: dict[str, str], log_dir: Path, database: Database, image_server: ImageServer, thumbs_dir: Path
+    held_env: dict[str, str],
+    start_honcho: Honcho,
+    database: Database,
+    image_server: ImageServer,
+    thumbs_dir: Path,
 ) -> None:
-    """`make start` runs `honcho start`, which stops every process as soon as one exits.
-
-    `--env /dev/null`: a developer's .env must not override the test settings.
-    """
-    port = free_port()
-    honcho_env = {**env, "HOST": "127.0.0.1", "WEB_WORKERS": "1", "WEB_THREADS": "2"}
-    honcho = ServiceProcess(
-        "honcho",
-        [str(BIN / "honcho"), "start", "--port", str(port), "--env", "/dev/null"],
-        honcho_env,
-        log_dir,
-    )
-    api = f"http://127.0.0.1:{port}"
+    """`make start` runs `honcho start`, which stops every process as soon as one exits."""
+    honcho, api = start_honcho(held_env)
     with running(honcho.start()):
         wait_until(lambda: _healthy(api), timeout=60, message="API under honcho")
         [victim] = wait_for_workers(honcho, timeout=60)
@@ -156,19 +143,16 @@ def test_under_honcho_a_killed_worker_comes_back_and_the_api_keeps_serving(
 
 
 def test_under_honcho_a_stop_mid_download_ends_before_honcho_would_send_sigkill(
-    env: dict[str, str], log_dir: Path, database: Database, image_server: ImageServer, thumbs_dir: Path
+    held_env: dict[str, str],
+    start_honcho: Honcho,
+    log_dir: Path,
+    database: Database,
+    image_server: ImageServer,
+    thumbs_dir: Path,
 ) -> None:
     """Ctrl-C under `make start`, or `docker stop`: honcho sends SIGTERM to each process group and
     SIGKILL to what is left 5 s later. It must never need to, whatever the worker was doing."""
-    port = free_port()
-    honcho_env = {**env, "HOST": "127.0.0.1", "WEB_WORKERS": "1", "WEB_THREADS": "2"}
-    honcho = ServiceProcess(
-        "honcho",
-        [str(BIN / "honcho"), "start", "--port", str(port), "--env", "/dev/null"],
-        honcho_env,
-        log_dir,
-    )
-    api = f"http://127.0.0.1:{port}"
+    honcho, api = start_honcho(held_env)
     photo_id, path, gate = held_photo(image_server, database)
     expect(photo_id, "completed")
     with running(honcho.start()):
@@ -190,7 +174,7 @@ def test_under_honcho_a_stop_mid_download_ends_before_honcho_would_send_sigkill(
     assert status_of(database, photo_id) in ("processing", "completed")
     assert not lock_held(database, photo_id)
     gate.set()
-    with running(fresh_worker(env, log_dir)):
+    with running(fresh_worker(held_env, log_dir)):
         wait_for_status(database, photo_id, "completed", "failed")
         assert_one_thumbnail(database, thumbs_dir, photo_id)
 
@@ -219,12 +203,12 @@ def stranded_photo(database: Database, image_server: ImageServer) -> str:
 
 
 def test_the_reconciler_thread_queues_a_stranded_photo_again_once_its_lease_expired(
-    env: dict[str, str], log_dir: Path, database: Database, image_server: ImageServer, thumbs_dir: Path
+    held_env: dict[str, str], log_dir: Path, database: Database, image_server: ImageServer, thumbs_dir: Path
 ) -> None:
     photo_id = stranded_photo(database, image_server)
     assert not lock_held(database, photo_id)
     # LEASE_S=2: the reconciler thread runs every second (max(1, LEASE_S/4)).
-    with running(fresh_worker({**env, "LEASE_S": "2"}, log_dir)) as worker:
+    with running(fresh_worker({**held_env, "LEASE_S": "2"}, log_dir)) as worker:
         wait_for_status(database, photo_id, "completed", "failed", timeout=30)
         assert_one_thumbnail(database, thumbs_dir, photo_id)
         assert photo_row(database, photo_id)["attempts"] == 2
@@ -234,7 +218,7 @@ def test_the_reconciler_thread_queues_a_stranded_photo_again_once_its_lease_expi
 
 
 def test_the_reconcile_command_queues_a_stranded_photo_but_not_one_a_live_worker_holds(
-    env: dict[str, str],
+    held_env: dict[str, str],
     log_dir: Path,
     database: Database,
     image_server: ImageServer,
@@ -242,7 +226,7 @@ def test_the_reconcile_command_queues_a_stranded_photo_but_not_one_a_live_worker
     thumbs_dir: Path,
 ) -> None:
     """`python -m service reconcile`, with a worker running (its own reconciler waits 60 s)."""
-    with running(fresh_worker(env, log_dir, threads=2)) as worker:
+    with running(fresh_worker(held_env, log_dir, threads=2)) as worker:
         wait_for_workers(worker)
         held, path, gate = held_photo(image_server, database)
         expect(held, "completed")
@@ -258,7 +242,7 @@ def test_the_reconcile_command_queues_a_stranded_photo_but_not_one_a_live_worker
         result = subprocess.run(
             [sys.executable, "-m", "service", "reconcile"],
             cwd=REPO,
-            env={**os.environ, **env},
+            env={**os.environ, **held_env},
             capture_output=True,
             text=True,
             timeout=60,
@@ -280,7 +264,7 @@ def test_the_reconcile_command_queues_a_stranded_photo_but_not_one_a_live_worker
 
 
 def test_sigterm_to_the_dramatiq_master_lets_the_photo_in_flight_complete_then_exits(
-    env: dict[str, str],
+    held_env: dict[str, str],
     log_dir: Path,
     database: Database,
     image_server: ImageServer,
@@ -289,7 +273,9 @@ def test_sigterm_to_the_dramatiq_master_lets_the_photo_in_flight_complete_then_e
 ) -> None:
     """With time to finish (WORKER_SHUTDOWN_MS): a minute here, so that when the test releases the
     download does not matter; the default, under honcho's 5 s, is the next test's."""
-    with running(fresh_worker({**env, "WORKER_SHUTDOWN_MS": "60000"}, log_dir, supervised=False)) as worker:
+    with running(
+        fresh_worker({**held_env, "WORKER_SHUTDOWN_MS": "60000"}, log_dir, supervised=False)
+    ) as worker:
         wait_for_workers(worker)
         photo_id, path, gate = held_photo(image_server, database)
         expect(photo_id, "completed")
@@ -310,7 +296,7 @@ def test_sigterm_to_the_dramatiq_master_lets_the_photo_in_flight_complete_then_e
 
 
 def test_a_stopping_worker_cuts_the_download_in_flight_and_its_message_is_retried_not_failed(
-    env: dict[str, str],
+    held_env: dict[str, str],
     log_dir: Path,
     database: Database,
     image_server: ImageServer,
@@ -320,7 +306,7 @@ def test_a_stopping_worker_cuts_the_download_in_flight_and_its_message_is_retrie
     """One SIGTERM, as the worker process often sees honcho's (sent to the group, it merges with
     the one the master passes on): at half of WORKER_SHUTDOWN_MS the download still running is
     cut, and the message retried even with RETRY_MAX=0, since stopping is not the photo's fault."""
-    no_retries = {**env, "RETRY_MAX": "0"}
+    no_retries = {**held_env, "RETRY_MAX": "0"}
     photo_id, path, gate = held_photo(image_server, database)
     expect(photo_id, "completed")
     with running(fresh_worker(no_retries, log_dir, supervised=False)) as worker:
@@ -349,7 +335,7 @@ def test_a_stopping_worker_cuts_the_download_in_flight_and_its_message_is_retrie
 
 
 def test_sigterm_to_the_whole_group_as_honcho_sends_it_exits_promptly_and_the_photo_is_not_stuck(
-    env: dict[str, str],
+    held_env: dict[str, str],
     log_dir: Path,
     database: Database,
     image_server: ImageServer,
@@ -358,7 +344,7 @@ def test_sigterm_to_the_whole_group_as_honcho_sends_it_exits_promptly_and_the_ph
 ) -> None:
     photo_id, path, gate = held_photo(image_server, database)
     expect(photo_id, "completed")
-    with running(fresh_worker(env, log_dir)) as worker:
+    with running(fresh_worker(held_env, log_dir)) as worker:
         wait_for_workers(worker)
         group = [worker.pid, *proc_tree.descendants(worker.pid)]
         actors_package.process_photo.send(photo_id)
@@ -375,6 +361,6 @@ def test_sigterm_to_the_whole_group_as_honcho_sends_it_exits_promptly_and_the_ph
     assert status_of(database, photo_id) in ("processing", "completed")
     assert not lock_held(database, photo_id)
     gate.set()
-    with running(fresh_worker(env, log_dir)):
+    with running(fresh_worker(held_env, log_dir)):
         wait_for_status(database, photo_id, "completed", "failed")
         assert_one_thumbnail(database, thumbs_dir, photo_id)

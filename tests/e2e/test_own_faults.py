@@ -41,12 +41,6 @@ from tests.support.images import photo_bytes
 pytestmark = pytest.mark.usefixtures("ledger_audit")
 
 
-@pytest.fixture
-def env(service_env: dict[str, str]) -> dict[str, str]:
-    """A held download stays in flight (no read timeout)."""
-    return {**service_env, "DOWNLOAD_TIMEOUT_S": "60"}
-
-
 def new_photo(image_server: ImageServer, database: Database, *, held: bool = False) -> tuple[str, str, Any]:
     """A photo served at a path of its own; with `held`, its download waits for the gate."""
     path = f"/own-{uuid.uuid4()}.jpg"
@@ -64,12 +58,16 @@ def hits_reach(image_server: ImageServer, path: str, count: int) -> None:
 
 
 def test_a_photo_that_crashes_the_worker_fails_after_max_crashes_and_the_queue_moves_on(
-    env: dict[str, str], log_dir: Path, database: Database, image_server: ImageServer, actors_package: Any
+    held_env: dict[str, str],
+    log_dir: Path,
+    database: Database,
+    image_server: ImageServer,
+    actors_package: Any,
 ) -> None:
     poison, poison_path, _ = new_photo(image_server, database, held=True)
     expect(poison, "failed")
     behind = [expect(new_photo(image_server, database)[0], "completed") for _ in range(3)]
-    with running(fresh_worker({**env, "MAX_CRASHES": "3"}, log_dir)) as worker:
+    with running(fresh_worker({**held_env, "MAX_CRASHES": "3"}, log_dir)) as worker:
         wait_for_workers(worker)
         for photo_id in [poison, *behind]:
             actors_package.process_photo.send(photo_id)
@@ -115,7 +113,7 @@ def test_a_photo_posted_again_after_crashing_starts_a_fresh_count(
 
 
 def test_a_retry_waiting_behind_a_long_backlog_fetches_its_source_at_most_retry_max_plus_one_times(
-    env: dict[str, str],
+    held_env: dict[str, str],
     log_dir: Path,
     database: Database,
     image_server: ImageServer,
@@ -135,7 +133,7 @@ def test_a_retry_waiting_behind_a_long_backlog_fetches_its_source_at_most_retry_
         "RETRY_MIN_BACKOFF_MS": "100",
         "RETRY_MAX_BACKOFF_MS": "500",
     }
-    with running(fresh_worker({**env, **settings}, log_dir)) as worker:
+    with running(fresh_worker({**held_env, **settings}, log_dir)) as worker:
         wait_for_workers(worker)
         actors_package.process_photo.send(failing)
         hits_reach(image_server, path, 1)
@@ -169,13 +167,17 @@ def test_a_retry_waiting_behind_a_long_backlog_fetches_its_source_at_most_retry_
 
 
 def test_a_duplicate_finding_the_photo_busy_checks_again_until_the_holder_is_gone(
-    env: dict[str, str], log_dir: Path, database: Database, image_server: ImageServer, actors_package: Any
+    held_env: dict[str, str],
+    log_dir: Path,
+    database: Database,
+    image_server: ImageServer,
+    actors_package: Any,
 ) -> None:
     """Worker A stops mid-download (SIGSTOP): RabbitMQ, missing its heartbeats, hands the message
     to worker B, which finds the photo locked by A's still-open session. A is then killed."""
     photo_id, path, gate = new_photo(image_server, database, held=True)
     expect(photo_id, "completed")
-    a_env = {**env, "AMQP_URI": env["AMQP_URI"] + "?heartbeat=2"}
+    a_env = {**held_env, "AMQP_URI": held_env["AMQP_URI"] + "?heartbeat=2"}
     b_logs = log_dir / f"b-{uuid.uuid4().hex[:8]}"
     b_logs.mkdir()
     with running(fresh_worker(a_env, log_dir)) as worker_a:
@@ -185,7 +187,7 @@ def test_a_duplicate_finding_the_photo_busy_checks_again_until_the_holder_is_gon
         os.kill(a, signal.SIGSTOP)
         fault("worker stopped mid-download (SIGSTOP), its message redelivered")
         try:
-            with running(fresh_worker(env, b_logs)) as worker_b:
+            with running(fresh_worker(held_env, b_logs)) as worker_b:
                 wait_until(
                     lambda: "Photo held by another worker; checking again" in worker_b.logs(),
                     timeout=60,
@@ -274,7 +276,7 @@ def test_a_full_thumbnail_disk_is_an_outage_photos_wait_without_downloading_and_
 
 
 def test_a_photo_deleted_while_it_is_processed_leaves_no_file(
-    env: dict[str, str],
+    held_env: dict[str, str],
     log_dir: Path,
     database: Database,
     image_server: ImageServer,
@@ -282,7 +284,7 @@ def test_a_photo_deleted_while_it_is_processed_leaves_no_file(
     actors_package: Any,
 ) -> None:
     photo_id, path, gate = new_photo(image_server, database, held=True)
-    with running(fresh_worker(env, log_dir)) as worker:
+    with running(fresh_worker(held_env, log_dir)) as worker:
         wait_for_workers(worker)
         actors_package.process_photo.send(photo_id)
         hits_reach(image_server, path, 1)
@@ -300,7 +302,7 @@ def test_a_photo_deleted_while_it_is_processed_leaves_no_file(
 
 
 def test_a_thumbnail_of_another_format_on_reprocessing_replaces_the_old_file(
-    env: dict[str, str],
+    held_env: dict[str, str],
     log_dir: Path,
     database: Database,
     image_server: ImageServer,
@@ -309,7 +311,7 @@ def test_a_thumbnail_of_another_format_on_reprocessing_replaces_the_old_file(
 ) -> None:
     photo_id, path, _ = new_photo(image_server, database)
     expect(photo_id, "completed")
-    with running(fresh_worker(env, log_dir)):
+    with running(fresh_worker(held_env, log_dir)):
         actors_package.process_photo.send(photo_id)
         wait_for_status(database, photo_id, "completed")
         assert [file.suffix for file in thumbnail_files(thumbs_dir, photo_id)] == [".jpg"]

@@ -21,9 +21,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from harness import proc_tree
 from harness.imageserver import ImageServer, Reply
 from harness.polling import wait_until
-from harness.service_processes import BIN, ServiceProcess, free_port
+from harness.service_processes import free_port
 from harness.webhook_receiver import WebhookReceiver
 from pipeline import process_requests
+from tests.e2e.conftest import Honcho
 from tests.e2e.reliability import expect, fault, fresh_worker, running, wait_for_workers
 from tests.support.data import insert_photo
 from tests.support.images import photo_bytes
@@ -336,26 +337,14 @@ def test_a_receiver_on_a_private_address_is_refused_like_a_source(
 
 
 def test_sigterm_under_honcho_stops_a_worker_whose_deliveries_hang_and_their_events_go_out_later(
-    env: dict[str, str], log_dir: Path, database: Database, receiver: WebhookReceiver
+    env: dict[str, str], start_honcho: Honcho, log_dir: Path, database: Database, receiver: WebhookReceiver
 ) -> None:
     """honcho SIGKILLs what has not stopped 5 s after its SIGTERM; a delivery may take 8 s here.
     The stopping worker leaves it (the sender threads never hold the process), and the next worker
     sends its event once its lease has run out: under honcho the worker process gets SIGTERM twice
     (honcho signals the process group, and Dramatiq's master passes its own on), and Dramatiq
     takes the second as "kill", so the dispatcher's release at stop does not run here."""
-    honcho_env = {
-        **env,
-        "WEBHOOK_TIMEOUT_S": "8",
-        "HOST": "127.0.0.1",
-        "WEB_WORKERS": "1",
-        "WEB_THREADS": "2",
-    }
-    honcho = ServiceProcess(
-        "honcho",
-        [str(BIN / "honcho"), "start", "--port", str(free_port()), "--env", "/dev/null"],
-        honcho_env,
-        log_dir,
-    )
+    honcho, _api = start_honcho(env, WEBHOOK_TIMEOUT_S="8")
     receiver.set_mode("hang")
     with running(honcho.start()):
         wait_for_workers(honcho, timeout=60)
