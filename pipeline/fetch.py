@@ -6,6 +6,7 @@ import io
 import socket
 import ssl
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
@@ -123,9 +124,20 @@ class Fetcher:
     def _read(self, response: requests.Response, deadline: float) -> bytes:
         """Read the body, stopping at the byte cap whatever Content-Length says."""
         cap = self._policy.max_bytes
-        declared = response.headers.get("Content-Length", "")
+        headers = response.headers
+        declared = headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > cap:
             raise errors.SourceTooLarge(f"body exceeds {cap} bytes (Content-Length {int(declared)})")
+        if declared.isdigit() and "Transfer-Encoding" not in headers and _identity(headers):
+            # Framed by its length, within the cap and not compressed: read whole in one call,
+            # as curl does, not 256 KiB at a time through urllib3 (7.4 against 2.8 ms for 2.5 MB
+            # on loopback). http.client reads exactly Content-Length bytes; fewer before the
+            # connection ends is an error (urllib3's IncompleteRead), never a short success; and
+            # the deadline shuts the socket under a source that dribbles (SocketDeadline).
+            data = response.raw.read(decode_content=False)
+            if time.monotonic() > deadline:
+                raise self._too_slow()
+            return bytes(data)
         body = io.BytesIO()  # getvalue() hands over its buffer without a copy
         # Never more than one byte past the cap is read: enough to know the body is too large.
         while chunk := response.raw.read(min(_CHUNK, cap + 1 - body.tell()), decode_content=True):
@@ -180,6 +192,12 @@ def _check_status(status: int) -> None:
     if status >= 500 or status in (408, 429):
         raise errors.SourceUnavailable(message)
     raise errors.SourceHttpError(message, status=status)
+
+
+def _identity(headers: Mapping[str, str]) -> bool:
+    """Whether the body comes as it is: a compressed one is decoded in capped pieces, since its
+    Content-Length says nothing of its size once decoded."""
+    return headers.get("Content-Encoding", "identity").strip().lower() in ("", "identity")
 
 
 def _root_cause(exc: BaseException) -> BaseException:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import ipaddress
 import json
 import shutil
@@ -144,6 +145,20 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         frame = b"%x\r\n%s\r\n" % (len(BLOCK), BLOCK) if mode == "chunked" else BLOCK
         self.write_until_gone(lambda: frame, len(BLOCK))
+
+    def route_cut_short(self, rest: str) -> None:
+        """Content-Length promises more than comes before the connection ends."""
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(PHOTO)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(PHOTO[: len(PHOTO) // 2])
+        self.close_connection = True
+
+    def route_gzip_bomb(self, rest: str) -> None:
+        """A small compressed body (Content-Length honest) that decodes to far beyond the cap."""
+        body = gzip.compress(b"\0" * (8 * CAP))
+        self.reply(200, body, Content_Encoding="gzip")
 
     def route_drip_body(self, rest: str) -> None:
         self.send_response(200)
@@ -418,6 +433,22 @@ def test_a_content_length_that_understates_the_body_is_read_only_as_far_as_it_sa
     """A lying (smaller) Content-Length cannot push more than it declares into memory."""
     download = fetcher.fetch(server.base + "/stream/lying")
     assert download.data == BLOCK[:1000]
+
+
+def test_a_body_cut_short_of_its_content_length_is_an_error_not_a_short_photo(
+    fetcher: Fetcher, server: Server
+) -> None:
+    """Read whole in one call, the body still has to be all there."""
+    with pytest.raises(SourceUnavailable, match=r"^download from 127\.0\.0\.1 failed"):
+        fetcher.fetch(server.base + "/cut-short")
+
+
+def test_a_compressed_body_is_capped_as_it_decodes_whatever_its_content_length(
+    fetcher: Fetcher, server: Server
+) -> None:
+    """Accept-Encoding says identity; a source that compresses anyway gets no bomb past the cap."""
+    with pytest.raises(SourceTooLarge, match=f"^body exceeds {CAP} bytes$"):
+        fetcher.fetch(server.base + "/gzip-bomb")
 
 
 # --- deadline --------------------------------------------------------------------------------
