@@ -77,6 +77,8 @@ typecheck: $(STAMP) ## mypy
 
 check: lint typecheck test ## everything CI checks
 
+# The api suite drives the API with wrk, a Debian package, not a PyPI one: `apt-get install wrk`
+# (CI does not run the benchmarks, so nothing installs it for you; the suite says so if it is missing).
 bench: $(STAMP) ## measure speed and memory against libvips; writes bench/RESULTS.md (ARGS="--only thumbnail")
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-bench.txt
 	$(PY) -m bench $(ARGS)

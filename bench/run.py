@@ -85,6 +85,13 @@ def _webhooks(quick: bool) -> Section:
     return webhooks.run(quick=quick)
 
 
+def _api(quick: bool) -> Section:
+    """The API suite (wrk against gunicorn with 100,000 pending photos; needs wrk installed)."""
+    from bench import api_load
+
+    return api_load.run(quick=quick)
+
+
 SUITES: dict[str, Callable[[bool], Section]] = {
     "thumbnail": _thumbnail,
     "memory": _memory,
@@ -95,6 +102,7 @@ SUITES: dict[str, Callable[[bool], Section]] = {
     "endtoend": _endtoend,
     "ingest": _ingest,
     "webhooks": _webhooks,
+    "api": _api,
 }
 
 

@@ -112,21 +112,32 @@ def _killpg(pid: int, signum: int) -> None:
 
 
 def start_api(
-    env: dict[str, str], log_dir: Path, *, port: int | None = None, cwd: Path = REPO
+    env: dict[str, str],
+    log_dir: Path,
+    *,
+    port: int | None = None,
+    cwd: Path = REPO,
+    workers: int = 1,
+    threads: int = 4,
+    gunicorn_args: tuple[str, ...] = (),
+    name: str = "api",
 ) -> tuple[ServiceProcess, str]:
     """gunicorn serving the API as the Procfile runs it; returns the process and its base URL.
-    `cwd`: its working directory (the code is still this checkout's)."""
+    `cwd`: its working directory (the code is still this checkout's); `workers`, `threads`:
+    WEB_WORKERS and WEB_THREADS; `gunicorn_args`: options that override the config file's
+    (`--worker-class gthread`); `name`: its log's."""
     port = port or free_port()
+    config_file = str(REPO / "service/gunicorn_conf.py")
     api = ServiceProcess(
-        "api",
-        [str(BIN / "gunicorn"), "--config", str(REPO / "service/gunicorn_conf.py"), "service.app:get_app()"],
+        name,
+        [str(BIN / "gunicorn"), "--config", config_file, *gunicorn_args, "service.app:get_app()"],
         {
             **env,
             **_code_path(cwd),
             "HOST": "127.0.0.1",
             "PORT": str(port),
-            "WEB_WORKERS": "1",
-            "WEB_THREADS": "4",
+            "WEB_WORKERS": str(workers),
+            "WEB_THREADS": str(threads),
         },
         log_dir,
         cwd=cwd,

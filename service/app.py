@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import falcon
+import orjson
 from peewee import Database
 
 import logsetup
@@ -49,6 +50,11 @@ def create_app(
         middleware.append(BearerToken(config.api_token))
     middleware.append(DatabaseSession(db))
     app = falcon.App(middleware=middleware)
+    # Responses (errors included) serialised by orjson: the standard library's encoder was the
+    # larger part of the time a page of 100 took in Python. The same JSON, without the spaces
+    # after separators. Request bodies are still parsed by the standard library, whose errors
+    # and leniencies (NaN, integers of any size) the validation is written against.
+    app.resp_options.media_handlers[falcon.MEDIA_JSON] = falcon.media.JSONHandler(dumps=orjson.dumps)
     app.req_options.strip_url_path_trailing_slash = True
     errors.register(app)
     public_base_url = config.thumbs_public_base_url

@@ -25,6 +25,8 @@ preload_app = False
 control_socket_disable = True
 accesslog = "-"
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
+# gunicorn's logger, gathering only the atoms this format shows (service/access_log.py).
+logger_class = "service.access_log.AccessLogger"
 if _service.log_format == "json":
     # gunicorn's own loggers (errors, access) as JSON lines too, through the app's formatter.
     logconfig_dict = {

@@ -69,11 +69,20 @@ class RequestBufferingWorker(ThreadWorker):
         conn.buffer = bytearray(conn.parser.unreader.take_buffered() if conn.parser is not None else b"")
         conn.framing = RequestFraming()
         conn.body_started = False
-        conn.sock.setblocking(False)
+        conn.polled = False
+        if conn.sock.getblocking():  # a new connection; a kept-alive one is non-blocking already
+            conn.sock.setblocking(False)
         self.buffered += len(conn.buffer)
         self.waiting[conn] = time.monotonic() + HEAD_DEADLINE_S
-        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self.on_readable, conn))
         self._progress(conn)
+        # A kept-alive connection comes here because it turned readable: its request is most
+        # often whole in the socket already, and goes to a thread now, without a turn of the
+        # event loop (and the poller's register and unregister) for it.
+        if conn in self.waiting:
+            self.on_readable(conn, conn.sock)
+        if conn in self.waiting:
+            conn.polled = True
+            self.poller.register(conn.sock, selectors.EVENT_READ, partial(self.on_readable, conn))
 
     def on_readable(self, conn: TConn, _sock: object) -> None:
         """Read what arrived of a request (in the event loop, without blocking)."""
@@ -146,7 +155,9 @@ class RequestBufferingWorker(ThreadWorker):
 
     def _stop_waiting(self, conn: TConn) -> None:
         """Take the connection off the event loop and forget its deadline and its bytes."""
-        self.poller.unregister(conn.sock)
+        if conn.polled:
+            conn.polled = False
+            self.poller.unregister(conn.sock)
         del self.waiting[conn]
         self.buffered -= len(conn.buffer)
 

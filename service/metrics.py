@@ -47,6 +47,12 @@ def method_label(method: str) -> str:
 class RequestMetrics:
     """Falcon middleware timing every request and counting it by route template and status."""
 
+    def __init__(self) -> None:
+        # Each series' child, found once: `labels()` checks and joins its values under a lock
+        # at every call. Bounded as the labels are: routes x methods x statuses.
+        self._counters: dict[tuple[str, str, str], Any] = {}
+        self._timers: dict[tuple[str, str], Any] = {}
+
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         req.context.metrics_started = time.perf_counter()
 
@@ -59,9 +65,16 @@ class RequestMetrics:
         route = req.uri_template or "unmatched"
         method = method_label(req.method)
         status = str(resp.status_code)
-        REQUESTS.labels(route, method, status).inc()
+        key = (route, method, status)
+        counter = self._counters.get(key)
+        if counter is None:
+            counter = self._counters.setdefault(key, REQUESTS.labels(*key))
+        counter.inc()
         if started is not None:
-            LATENCY.labels(route, method).observe(time.perf_counter() - started)
+            timer = self._timers.get((route, method))
+            if timer is None:
+                timer = self._timers.setdefault((route, method), LATENCY.labels(route, method))
+            timer.observe(time.perf_counter() - started)
 
 
 class PhotoStatusCollector(Collector):

@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 from uuid import UUID
 
 import falcon
+import orjson
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
@@ -21,7 +22,8 @@ MAX_LIMIT = 1000
 
 def encode_cursor(created_at: datetime, uuid: UUID | str) -> str:
     """The cursor that continues after the row (created_at, uuid)."""
-    raw = json.dumps([created_at.isoformat(), str(uuid)], separators=(",", ":")).encode()
+    # orjson writes what json.dumps with compact separators does for two ASCII strings, faster.
+    raw = orjson.dumps([created_at.isoformat(), str(uuid)])
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 

@@ -8,7 +8,7 @@ from typing import Any, cast
 import falcon
 from peewee import fn
 
-from models import Photo, counts_by_status, db
+from models import Photo, counts_and_clock
 
 
 class Stats:
@@ -22,9 +22,8 @@ class Stats:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         since = _timestamp(req.get_param("since"))
-        counts = counts_by_status()
-        body: dict[str, Any] = {"counts": counts, "total": sum(counts.values())}
-        body["now"] = db.execute_sql("SELECT now()").fetchone()[0].isoformat()
+        counts, now = counts_and_clock()
+        body: dict[str, Any] = {"counts": counts, "total": sum(counts.values()), "now": now.isoformat()}
         if since is not None:
             row = (
                 Photo.select(
