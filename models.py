@@ -133,7 +133,24 @@ class PhotoThumbnail(BaseModel):
 # folding keeps them few, but at every read of a busy /stats it was two thirds of the database's
 # work per request (each fold writes), for deltas that a second of traffic leaves by the dozen.
 FOLD_EVERY_S = 1.0
-_last_fold = -FOLD_EVERY_S  # time.monotonic() of this process's last fold at a read
+
+
+class _Every:
+    """Says, at most once per `seconds` (time.monotonic()), that it is time again."""
+
+    def __init__(self, seconds: float) -> None:
+        self._seconds = seconds
+        self._last = -seconds
+
+    def due(self) -> bool:
+        now = time.monotonic()
+        if now - self._last < self._seconds:
+            return False
+        self._last = now
+        return True
+
+
+_fold_due = _Every(FOLD_EVERY_S)  # this process's folds at a read
 
 
 def counts_by_status() -> dict[str, int]:
@@ -144,14 +161,12 @@ def counts_by_status() -> dict[str, int]:
 def counts_and_clock() -> tuple[dict[str, int], datetime]:
     """How many photos are in each status (every status present, zero included), and the
     database's clock (`now()`) as of the same snapshot: one round trip."""
-    global _last_fold
     counts = dict.fromkeys(STATUSES, 0)
     # Kept by triggers in the same transactions as the photos (schema/0007): the counts as of
     # the last fold plus the deltas since, a few rows whatever the size of the table. The sum
     # is exact whether or not a fold ran: folding first only keeps the deltas few. Two threads
     # may both fold at once: the fold is one at a time (the second returns) and either is right.
-    if time.monotonic() - _last_fold >= FOLD_EVERY_S:
-        _last_fold = time.monotonic()
+    if _fold_due.due():
         fold_counts(db)
     cursor = db.execute_sql(
         "SELECT now(), status::text, sum(n)::bigint FROM"
