@@ -22,6 +22,7 @@ COPY demo ./demo
 COPY pipeline ./pipeline
 COPY publishing ./publishing
 COPY schema ./schema
+COPY api ./api
 COPY service ./service
 COPY webhooks ./webhooks
 

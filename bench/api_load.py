@@ -4,7 +4,7 @@ gunicorn as the Procfile runs it, with the production defaults (WEB_WORKERS proc
 an API token set, on this run's own database holding 100,000 pending photos inserted as an
 import leaves them (one statement: one created_at). wrk (the Debian package: `apt-get install
 wrk`) runs on the same 2 cores: 2 threads, 20 connections, 8 s per route, after a warm-up.
-Then the same with gunicorn's stock gthread worker in place of ours (service/http_worker.py),
+Then the same with gunicorn's stock gthread worker in place of ours (api/http_worker.py),
 to show what reading each request in the event loop (the slow-client protection) costs.
 """
 

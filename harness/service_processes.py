@@ -127,10 +127,10 @@ def start_api(
     WEB_WORKERS and WEB_THREADS; `gunicorn_args`: options that override the config file's
     (`--worker-class gthread`); `name`: its log's."""
     port = port or free_port()
-    config_file = str(REPO / "service/gunicorn_conf.py")
+    config_file = str(REPO / "api/gunicorn_conf.py")
     api = ServiceProcess(
         name,
-        [str(BIN / "gunicorn"), "--config", config_file, *gunicorn_args, "service.app:get_app()"],
+        [str(BIN / "gunicorn"), "--config", config_file, *gunicorn_args, "api.app:get_app()"],
         {
             **env,
             **_code_path(cwd),

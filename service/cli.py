@@ -10,11 +10,12 @@ from collections.abc import Sequence
 from playhouse.db_url import parse as parse_db_url
 
 import logsetup
+from api import demo
 from config import Config, ConfigError, load_config
 from models import init_db
 from publishing import PublishInterrupted
 from schema import migrations
-from service import demo, process_pending
+from service import process_pending
 from service.progress import ProgressBar
 
 log = logging.getLogger("service.cli")

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator
 from itertools import chain
 from typing import BinaryIO
 
-from service.validation import check_photo_url
+from api.validation import check_photo_url
 
 FORMATS = ("auto", "lines", "csv", "ndjson")
 NOT_UTF8 = "not UTF-8"

@@ -10,11 +10,11 @@ import falcon.testing
 import pytest
 from peewee import Database
 
+from api.app import create_app
+from api.checks import broker_check, database_check
 from config import Config
 from harness.queue import QUEUE
 from publishing import ConfirmedPublisher
-from service.app import create_app
-from service.checks import broker_check, database_check
 
 
 @pytest.fixture

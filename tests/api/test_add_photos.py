@@ -13,11 +13,11 @@ import pika.exceptions
 import pytest
 from peewee import Database
 
+from api.app import create_app
+from api.validation import MAX_NEW_PHOTOS_BODY_BYTES
 from config import Config
 from harness.queue import QueueProbe
 from publishing import one_at_a_time
-from service.app import create_app
-from service.validation import MAX_NEW_PHOTOS_BODY_BYTES
 from tests.support.data import kept_and_counted
 from tests.support.openapi import assert_documented
 

@@ -10,10 +10,10 @@ import falcon.testing
 import pytest
 from peewee import Database
 
+from api.app import create_app
+from api.checks import database_check
 from config import Config
 from publishing import one_at_a_time
-from service.app import create_app
-from service.checks import database_check
 from tests.support.data import insert_photo
 
 TOKEN = "s3cret-token-for-tests"

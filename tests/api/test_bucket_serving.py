@@ -10,11 +10,11 @@ import falcon.testing
 import pytest
 from peewee import Database
 
+from api.app import create_app
 from config import Config
 from harness.s3server import S3Server
 from pipeline.bucket_store import BucketStore
 from publishing import one_at_a_time
-from service.app import create_app
 from tests.support.data import insert_photo
 
 # A CDN in front of the bucket's root: the base carries the prefix ("t").

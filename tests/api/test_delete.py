@@ -18,6 +18,7 @@ import psycopg2
 import pytest
 from peewee import Database
 
+from api.app import create_app
 from config import Config
 from harness.imageserver import ImageServer
 from harness.polling import wait_until
@@ -31,7 +32,6 @@ from pipeline.processor import PhotoProcessor
 from pipeline.storage import ThumbnailStore
 from pipeline.thumbnail import make_thumbnail
 from publishing import one_at_a_time
-from service.app import create_app
 from tests.support.data import insert_photo, kept_and_counted, photo_row
 from tests.support.images import photo_bytes
 

@@ -22,8 +22,8 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from peewee import Database
 
-from service.pagination import encode_cursor
-from service.resources.openapi import OPENAPI_PATH
+from api.pagination import encode_cursor
+from api.resources.openapi import OPENAPI_PATH
 from tests.support.data import insert_photo
 
 EXAMPLES_PER_OPERATION = 60

@@ -12,11 +12,11 @@ from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from peewee import Database
 from playhouse.pool import PooledPostgresqlDatabase
 
+from api.app import create_app
+from api.checks import broker_check, database_check
 from config import Config
 from models import connect_options
 from publishing import one_at_a_time
-from service.app import create_app
-from service.checks import broker_check, database_check
 
 NOBODY = "127.0.0.1:9"  # the discard port: nothing listens there
 MISSING_DB = "photo_processor_no_such_database"
@@ -87,7 +87,7 @@ def test_healthz_says_only_down_and_logs_the_drivers_error(
             "broker": functools.partial(broker_check, actors_package.broker, "photo-processor"),  # type: ignore[attr-defined]
         },
     )
-    with caplog.at_level(logging.WARNING, logger="service.resources.health"):
+    with caplog.at_level(logging.WARNING, logger="api.resources.health"):
         result = falcon.testing.TestClient(app).simulate_get("/healthz")
     assert result.status_code == 503
     assert result.json == {"status": "down", "database": {"status": "down"}, "broker": {"status": "up"}}

@@ -12,10 +12,10 @@ from typing import Any
 import falcon.testing
 from peewee import Database
 
+from api.app import create_app
 from config import Config
 from pipeline.folder_store import FolderStore
 from publishing import one_at_a_time
-from service.app import create_app
 from tests.support.data import insert_photo
 
 TOKEN = "thumbnail-test-token"

@@ -7,7 +7,7 @@ import pytest
 from peewee import Database
 from prometheus_client.parser import text_string_to_metric_families
 
-from service.metrics import METHODS
+from api.metrics import METHODS
 from tests.support.data import insert_photo
 
 

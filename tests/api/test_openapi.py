@@ -8,7 +8,7 @@ import re
 import falcon.inspect
 import falcon.testing
 
-from service.resources.openapi import OPENAPI_PATH
+from api.resources.openapi import OPENAPI_PATH
 
 # Served but deliberately not in the document: the demo files (a static folder for the demo).
 UNDOCUMENTED = {("GET", "/demo/{}")}

@@ -10,10 +10,10 @@ import pika.exceptions
 import pytest
 from peewee import Database
 
+from api.app import create_app
 from harness.queue import QueueProbe
 from models import Photo, PhotoThumbnail
 from publishing import one_at_a_time
-from service.app import create_app
 from tests.support.data import insert_photo
 from tests.support.openapi import assert_documented
 

@@ -22,11 +22,11 @@ import requests
 from peewee import Database
 from prometheus_client.parser import text_string_to_metric_families
 
+from api.http_worker import BODY_DEADLINE_S, HEAD_DEADLINE_S, MAX_BUFFERED_BYTES, MAX_HEAD_BYTES
+from api.metrics import METHODS
 from harness.polling import wait_until
 from harness.service_processes import BIN, ServiceProcess, free_port, running
 from pipeline.folder_store import FolderStore
-from service.http_worker import BODY_DEADLINE_S, HEAD_DEADLINE_S, MAX_BUFFERED_BYTES, MAX_HEAD_BYTES
-from service.metrics import METHODS
 from tests.e2e.reliability import fault
 from tests.support.data import insert_photo
 
@@ -297,7 +297,7 @@ def test_healthz_through_gunicorn_says_down_and_only_the_log_has_the_drivers_err
     port = free_port()
     api = ServiceProcess(
         "api-missing-database",
-        [str(BIN / "gunicorn"), "--config", "service/gunicorn_conf.py", "service.app:get_app()"],
+        [str(BIN / "gunicorn"), "--config", "api/gunicorn_conf.py", "api.app:get_app()"],
         {
             **service_env,
             "PG_CONNECTION_URI": pg_uri,

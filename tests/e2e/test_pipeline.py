@@ -143,7 +143,7 @@ def test_a_message_for_a_completed_photo_changes_nothing(
 def test_demo_photos_complete_except_the_missing_one_and_the_html_page(
     api: str, worker: ServiceProcess, database: Database, thumbs_dir: Path
 ) -> None:
-    from service.demo import DEMO_FILES, load_demo_photos
+    from api.demo import DEMO_FILES, load_demo_photos
 
     database.execute_sql("DELETE FROM photos WHERE url LIKE %s", ("%/demo/%",))
     load_demo_photos(database, f"{api}/demo/")

@@ -1,4 +1,4 @@
-"""Checking an answer against the schema service/openapi.json gives it."""
+"""Checking an answer against the schema api/openapi.json gives it."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 import jsonschema_rs
 
-from service.resources.openapi import OPENAPI_PATH
+from api.resources.openapi import OPENAPI_PATH
 
 
 def assert_documented(path: str, method: str, status: int, body: Any) -> None:

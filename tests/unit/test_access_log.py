@@ -1,4 +1,4 @@
-"""service/access_log.py: the access log line is gunicorn's own, gathered with less work."""
+"""api/access_log.py: the access log line is gunicorn's own, gathered with less work."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import pytest
 from gunicorn import glogging
 from gunicorn.config import Config as GunicornConfig
 
-from service.access_log import AccessLogger
+from api.access_log import AccessLogger
 
-GUNICORN_CONF = Path(__file__).resolve().parents[2] / "service" / "gunicorn_conf.py"
+GUNICORN_CONF = Path(__file__).resolve().parents[2] / "api" / "gunicorn_conf.py"
 ENVIRON = {
     "REMOTE_ADDR": "192.0.2.7",
     "REQUEST_METHOD": "GET",

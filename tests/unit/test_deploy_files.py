@@ -83,7 +83,7 @@ def test_the_procfile_runs_gunicorn_and_the_supervised_dramatiq_worker() -> None
     procfile = _procfile()
     assert set(procfile) == {"web", "worker"}
     assert procfile["web"].startswith("gunicorn ")
-    assert "'service.app:get_app()'" in procfile["web"]
+    assert "'api.app:get_app()'" in procfile["web"]
     assert "bin/supervise dramatiq actors" in procfile["worker"]
     assert "--processes ${WORKER_PROCESSES:-1} --threads ${WORKER_THREADS:-1}" in procfile["worker"]
 

@@ -1,4 +1,4 @@
-"""service/gunicorn_conf.py: its settings come from config.py, and gunicorn accepts every one."""
+"""api/gunicorn_conf.py: its settings come from config.py, and gunicorn accepts every one."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from gunicorn.config import Config as GunicornConfig
 
 from config import SETTINGS, ConfigError
 
-GUNICORN_CONF = Path(__file__).resolve().parents[2] / "service" / "gunicorn_conf.py"
+GUNICORN_CONF = Path(__file__).resolve().parents[2] / "api" / "gunicorn_conf.py"
 
 
 def _gunicorn_conf(monkeypatch: pytest.MonkeyPatch, **environ: str) -> dict[str, Any]:
@@ -61,7 +61,7 @@ def test_gunicorn_accepts_every_setting_the_file_defines(monkeypatch: pytest.Mon
 def test_gunicorn_runs_our_worker_class_that_reads_requests_whole_in_its_event_loop(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from service.http_worker import RequestBufferingWorker
+    from api.http_worker import RequestBufferingWorker
 
     gunicorn = GunicornConfig()
     gunicorn.set("worker_class", _gunicorn_conf(monkeypatch)["worker_class"])

@@ -1,10 +1,10 @@
-"""service/http_framing.py: where a request ends in the bytes received so far."""
+"""api/http_framing.py: where a request ends in the bytes received so far."""
 
 from __future__ import annotations
 
 import pytest
 
-from service.http_framing import MAX_BODY_BYTES, RequestFraming, request_end
+from api.http_framing import MAX_BODY_BYTES, RequestFraming, request_end
 
 GET = b"GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n"
 HEAD = b"POST /photos/process HTTP/1.1\r\nHost: a\r\n"

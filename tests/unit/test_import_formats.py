@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
+from api.validation import MAX_URL_LENGTH, check_photo_url
 from service.import_formats import FORMATS, NOT_UTF8, UNCLOSED_QUOTE, NoUrlColumn, records
-from service.validation import MAX_URL_LENGTH, check_photo_url
 
 
 def _read(data: bytes, fmt: str = "auto") -> tuple[str, list[tuple[int, str | None, bool]]]:

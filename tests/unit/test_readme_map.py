@@ -6,7 +6,17 @@ import re
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-PRODUCTION = ("actors", "pipeline", "publishing", "service", "schema", "webhooks", "config.py", "models.py")
+PRODUCTION = (
+    "actors",
+    "api",
+    "pipeline",
+    "publishing",
+    "service",
+    "schema",
+    "webhooks",
+    "config.py",
+    "models.py",
+)
 
 
 def _map_section() -> str:

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 import falcon
 import pytest
 
-from service.pagination import decode_cursor, encode_cursor
-from service.validation import MAX_ITEMS, parse_photo_ids
+from api.pagination import decode_cursor, encode_cursor
+from api.validation import MAX_ITEMS, parse_photo_ids
 
 
 def test_uuids_are_lower_cased_and_deduplicated_in_first_seen_order() -> None:

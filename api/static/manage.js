@@ -2,7 +2,7 @@
 // app.js, whose functions and state it uses ($, api, state, refresh, notice, handleError, …).
 'use strict';
 
-const MAX_URL_LENGTH = 2048; // as the API checks (service/validation.py check_photo_url)
+const MAX_URL_LENGTH = 2048; // as the API checks (api/validation.py check_photo_url)
 const MAX_POST_BYTES = 3 * 1024 * 1024; // POST /photos's body (MAX_NEW_PHOTOS_BODY_BYTES)
 
 // What is wrong with one line as a photo URL, or null. The API checks again and has the last

@@ -7,11 +7,11 @@ from typing import cast
 
 import falcon
 
+from api import validation
 from models import COMPLETED, FAILED, PENDING, PROCESSING, Photo
 from pipeline import process_requests
 from pipeline.uuid_array import UuidArray
 from publishing import Publish, send_all
-from service import validation
 
 # Photos in these states are queued; the others are skipped with their status as the reason.
 ELIGIBLE = frozenset({PENDING, FAILED})

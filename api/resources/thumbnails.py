@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import falcon
 
+from api.caching import not_modified
 from pipeline.storage import ThumbnailStore, cache_control
-from service.caching import not_modified
 
 
 class ThumbnailFile:

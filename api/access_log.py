@@ -2,7 +2,7 @@
 
 gunicorn's logger gathers every atom for each request before it formats the line: the time in
 Apache's format, the user of a basic Authorization header, and one entry per request header,
-response header and WSGI environ variable (about fifty). Our line (service/gunicorn_conf.py)
+response header and WSGI environ variable (about fifty). Our line (api/gunicorn_conf.py)
 shows five atoms; gathering the rest was a tenth of the API's CPU on a small request. This
 logger gathers just those five when the format names no others, as gunicorn 27's Logger.atoms
 computes them; any other format is gathered by gunicorn's own code, so every format gives the

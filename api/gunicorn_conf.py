@@ -15,7 +15,7 @@ bind = f"{_service.host}:{_service.port}"
 # gthread: peewee, psycopg2 and pika's BlockingConnection all block; each thread holds its own
 # database and broker connection. 2 processes x 4 threads suits a small JSON API on 2 cores.
 # Ours reads each request whole in the event loop, so that slow clients cannot hold the threads.
-worker_class = "service.http_worker.RequestBufferingWorker"
+worker_class = "api.http_worker.RequestBufferingWorker"
 workers = _service.web_workers
 threads = _service.web_threads
 # pika connections are not fork-safe: each worker process must build its own app.
@@ -25,8 +25,8 @@ preload_app = False
 control_socket_disable = True
 accesslog = "-"
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
-# gunicorn's logger, gathering only the atoms this format shows (service/access_log.py).
-logger_class = "service.access_log.AccessLogger"
+# gunicorn's logger, gathering only the atoms this format shows (api/access_log.py).
+logger_class = "api.access_log.AccessLogger"
 if _service.log_format == "json":
     # gunicorn's own loggers (errors, access) as JSON lines too, through the app's formatter.
     logconfig_dict = {

@@ -1,4 +1,4 @@
-"""Where an HTTP/1.1 request ends in the bytes received so far, for service/http_worker.py.
+"""Where an HTTP/1.1 request ends in the bytes received so far, for api/http_worker.py.
 
 The worker reads requests whole before a thread parses them; this module only tells it when to
 stop reading. gunicorn's parser stays the judge of the request: anything unusual here (a length
@@ -14,7 +14,7 @@ import re
 
 END_OF_HEAD = b"\r\n\r\n"
 # The most of a body read ahead; the API refuses bodies over 3 MiB (POST /photos; 1 MiB for the
-# other routes: service/validation.py), and reads no further, so a longer one is handed over at
+# other routes: api/validation.py), and reads no further, so a longer one is handed over at
 # this point and refused.
 MAX_BODY_BYTES = 3 * 1024 * 1024 + 64 * 1024
 MAX_CHUNK_LINE = 1024

@@ -9,10 +9,10 @@ from typing import Any, cast
 import falcon
 from peewee import Database
 
+from api import errors, idempotency, validation
+from api.representations import photo_summary
 from models import PENDING, Photo
 from publishing import Publish, PublishInterrupted, send_all
-from service import errors, idempotency, validation
-from service.representations import photo_summary
 
 
 class AddPhotos:

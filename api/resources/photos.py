@@ -8,13 +8,13 @@ from uuid import UUID
 import falcon
 from peewee import Database
 
+from api import validation
+from api.pagination import link_next_page, page_params
+from api.representations import PhotoRow, ThumbnailRow, photo_detail
+from api.resources.ingest import AddPhotos
 from models import PENDING, STATUSES, Photo, PhotoThumbnail
 from pipeline.deletion import delete_photo
 from pipeline.storage import ThumbnailStore
-from service import validation
-from service.pagination import link_next_page, page_params
-from service.representations import PhotoRow, ThumbnailRow, photo_detail
-from service.resources.ingest import AddPhotos
 
 # The keyset order of every listing, (created_at, uuid), from photos_status_created_at_uuid_idx.
 # The ORDER BY names the table's columns: a bare `uuid` there would be the output column, the

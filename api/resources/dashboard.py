@@ -1,7 +1,7 @@
 """GET / (the dashboard page) and GET /static/{name} (its script and style sheet).
 
-The files live in service/static and hold no data: the page reads everything from the JSON API
-with the browser's fetch, sending the API token itself when API_TOKEN is set (see service/auth.py,
+The files live in api/static and hold no data: the page reads everything from the JSON API
+with the browser's fetch, sending the API token itself when API_TOKEN is set (see api/auth.py,
 which leaves these two routes open). They are read from disk on each request (they are small)
 and answered with `Cache-Control: no-cache` and an ETag, so a browser revalidates each time
 (a 304 when unchanged) and a deploy reaches it at once, without cache-busting names.
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import falcon
 
-from service.caching import not_modified
+from api.caching import not_modified
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 STATIC_ROUTE = "/static"
@@ -52,7 +52,7 @@ def _serve(req: falcon.Request, resp: falcon.Response, file: Path) -> None:
 
 
 class Dashboard:
-    """The dashboard page: service/static/index.html."""
+    """The dashboard page: api/static/index.html."""
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         _serve(req, resp, STATIC_DIR / "index.html")
@@ -61,7 +61,7 @@ class Dashboard:
 
 
 class StaticFile:
-    """A file of service/static by its name (flat: the folder has no subfolders)."""
+    """A file of api/static by its name (flat: the folder has no subfolders)."""
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
         if not STATIC_NAME.fullmatch(name):

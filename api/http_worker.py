@@ -3,7 +3,7 @@
 gthread hands a connection to a thread as soon as one byte arrives, and that thread then blocks
 reading the rest: four clients sending a header byte a second (slowloris), or a body byte a
 second, held all four threads and the API stopped answering. Here the worker's event loop reads
-each request, head and body, without blocking, into a buffer (service/http_framing.py says where
+each request, head and body, without blocking, into a buffer (api/http_framing.py says where
 it ends), and only a whole request goes to a thread, which parses it from the buffer without
 waiting. A slow client costs a socket and its bytes, never a thread. A head not complete within
 HEAD_DEADLINE_S, or a body within BODY_DEADLINE_S after its head, is answered 408 and closed;
@@ -26,7 +26,7 @@ from typing import Any
 
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
-from service.http_framing import END_OF_HEAD, MAX_BODY_BYTES, RequestFraming
+from api.http_framing import END_OF_HEAD, MAX_BODY_BYTES, RequestFraming
 
 HEAD_DEADLINE_S = 10
 # 3 MiB (the largest body, POST /photos) in 30 s is 105 KB/s: slower than that, a client is

@@ -1,4 +1,4 @@
-"""GET /openapi.json: the OpenAPI 3 document of this API (service/openapi.json)."""
+"""GET /openapi.json: the OpenAPI 3 document of this API (api/openapi.json)."""
 
 from __future__ import annotations
 

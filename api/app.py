@@ -12,25 +12,25 @@ import orjson
 from peewee import Database
 
 import logsetup
+from api import errors
+from api.auth import BearerToken
+from api.demo import DEMO_DIR, DEMO_ROUTE
+from api.metrics import MetricsEndpoint, RequestMetrics
+from api.middleware import DatabaseSession
+from api.resources.dashboard import STATIC_ROUTE, Dashboard, StaticFile
+from api.resources.enqueue import EnqueuePhotos
+from api.resources.health import Health
+from api.resources.ingest import AddPhotos
+from api.resources.openapi import OpenApiDocument
+from api.resources.photos import PendingPhotos, PhotoItem, PhotoList
+from api.resources.stats import Stats
+from api.resources.thumbnails import ThumbnailFile
 from config import Config, load_config
 from models import init_db
 from pipeline.errors import StorageError
 from pipeline.open_store import open_store
 from pipeline.storage import THUMBS_ROUTE, ThumbnailStore
 from publishing import Publish
-from service import errors
-from service.auth import BearerToken
-from service.demo import DEMO_DIR, DEMO_ROUTE
-from service.metrics import MetricsEndpoint, RequestMetrics
-from service.middleware import DatabaseSession
-from service.resources.dashboard import STATIC_ROUTE, Dashboard, StaticFile
-from service.resources.enqueue import EnqueuePhotos
-from service.resources.health import Health
-from service.resources.ingest import AddPhotos
-from service.resources.openapi import OpenApiDocument
-from service.resources.photos import PendingPhotos, PhotoItem, PhotoList
-from service.resources.stats import Stats
-from service.resources.thumbnails import ThumbnailFile
 
 log = logging.getLogger(__name__)
 
@@ -90,8 +90,8 @@ def get_app() -> falcon.App:
     # environment, which tests of create_app (and tools importing this module) do not want.
     from actors import broker, process_photo
     from actors.broker import QUEUE_NAME
+    from api.checks import broker_check, database_check
     from publishing import ConfirmedPublisher
-    from service.checks import broker_check, database_check
 
     return create_app(
         config,

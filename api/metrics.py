@@ -1,7 +1,7 @@
 """The API's metrics at GET /metrics: requests by route and status, latency, photos by status.
 
 Under gunicorn the worker processes share a PROMETHEUS_MULTIPROC_DIR (set up by
-service/gunicorn_conf.py before they start) and /metrics adds them up; in a single process
+api/gunicorn_conf.py before they start) and /metrics adds them up; in a single process
 (tests, `python -m service`) the default registry serves.
 """
 
