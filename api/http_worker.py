@@ -12,8 +12,12 @@ at that point, for the API to refuse (413) without reading it. All requests bein
 it, the largest are answered 503 (not given to a thread, which they could hold), so that clients
 holding big bodies back cannot starve the small requests of everyone else.
 
-Built on gunicorn 27.0.1's ThreadWorker internals (pinned in requirements.txt); the end-to-end
-tests in tests/e2e/test_api_edges.py run it through the real gunicorn.
+Built on gunicorn's ThreadWorker internals, the one module that uses them: gunicorn has no public
+hook to read a request before a thread takes it, and stock gthread, as fast (bench/api_load.py:
+0.99x our worker's req/s), lets slow clients hold every thread. TESTED_GUNICORN names the
+releases those internals were read against; tests/unit/test_gunicorn_private.py fails on any
+other, and on a change to what is used here; the end-to-end tests in tests/e2e/test_api_edges.py
+run it through the real gunicorn.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ from gunicorn.workers.gthread import TConn, ThreadWorker
 
 from api.http_framing import END_OF_HEAD, MAX_BODY_BYTES, RequestFraming
 
+# The gunicorn releases whose ThreadWorker and TConn this module was read against.
+TESTED_GUNICORN = ("27.0.1",)
 HEAD_DEADLINE_S = 10
 # 3 MiB (the largest body, POST /photos) in 30 s is 105 KB/s: slower than that, a client is
 # holding the socket, not sending.
