@@ -1,5 +1,5 @@
 # photo-processor. `make start` runs it, `make test` tests it; `make help` lists the rest.
-# Settings come from the environment (see README.md, "Configuration"); nothing here repeats them.
+# Settings come from the environment (see docs/configuration.md); nothing here repeats them.
 
 PYTHON ?= python3.11
 VENV := .venv
@@ -32,7 +32,7 @@ venv: $(STAMP) ## create .venv and install the pinned dependencies
 start: $(STAMP) db-migrate ## run the API on PORT (3000) and the worker, in the foreground (honcho)
 	$(BIN)/honcho start --port $(PORT)
 
-# A local S3-compatible server for trying THUMBS_BUCKET (README: "Thumbnails in a bucket"):
+# A local S3-compatible server for trying THUMBS_BUCKET (docs/storage.md):
 # rclone, installed by `make venv`, serving ./s3-data as S3 with the bucket "thumbs".
 S3_PORT ?= 9000
 S3_ACCESS_KEY ?= AKIALOCALPHOTOPROC01

@@ -50,7 +50,7 @@ def section(results: list[Result], figure: Path, mix: str, *, batch: int, interv
         f"worker is warmed with a few photos first. Sampled every {interval_s:g} s: the ready "
         "messages (RabbitMQ's count, without those prefetched by the worker), and the photos by "
         "status. Wall time: from the first POST sent to the last photo completed or failed. "
-        '2 × 2: one process per core as README "Scaling" says, a second thread each to overlap '
+        "2 × 2: one process per core as docs/scaling.md says, a second thread each to overlap "
         "a photo's download and database round trips with another's decoding.",
         "",
         "queued → completed runs from photos.queued_at (written by the API once the broker "

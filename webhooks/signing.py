@@ -1,6 +1,6 @@
 """The signature of a webhook delivery: HMAC-SHA256 of "<timestamp>.<body>", as Stripe signs.
 
-A receiver checks it with `verify` (or the README's few lines, which do the same): the header
+A receiver checks it with `verify` (or the few lines of docs/webhooks.md, which do the same): the header
 carries the Unix time it was signed at and the hex digest, `t=<unix>,v1=<hex>`. Signing the time
 with the body lets a receiver refuse a captured request replayed later.
 """

@@ -45,8 +45,9 @@ def _env_example() -> dict[str, str]:
 
 
 def _readme_table() -> dict[str, str]:
-    """Each variable of the README's configuration table, with the default it shows ("" for none)."""
-    section = (REPO / "README.md").read_text().split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+    """Each variable of the configuration table (docs/configuration.md), with the default it shows
+    ("" for none)."""
+    section = (REPO / "docs" / "configuration.md").read_text()
     table = {}
     for line in section.splitlines():
         if not line.startswith("| `"):
@@ -214,14 +215,14 @@ def test_env_example_shows_the_default_of_each_variable() -> None:
             assert written == _procfile_variables()[name], f"{name}={written}"
 
 
-def test_every_variable_of_env_example_is_in_the_readme_table() -> None:
-    readme = (REPO / "README.md").read_text()
+def test_every_variable_of_env_example_is_in_the_configuration_table() -> None:
+    readme = (REPO / "docs" / "configuration.md").read_text()
     for line in (REPO / ".env.example").read_text().splitlines():
         if match := re.match(r"# ([A-Z_]+)=", line):
             assert f"`{match.group(1)}`" in readme, match.group(1)
 
 
-def test_the_readme_table_has_every_variable_with_its_default() -> None:
+def test_the_configuration_table_has_every_variable_with_its_default() -> None:
     table = _readme_table()
     for name in SETTINGS:
         assert name in table, name
