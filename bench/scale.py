@@ -42,7 +42,7 @@ def run(quick: bool) -> Section:
             bulk_count = 10_000 if quick else 100_000
             rounds = 5 if quick else 10
             idle = _enqueueing(bench, api, api_process, rounds, bulk_count, busy=False)
-            with enqueue.busy_worker(bench):
+            with enqueue.busy_worker(bench, api):
                 busy = _enqueueing(bench, api, api_process, rounds, bulk_count, busy=True)
             reads = _reads_by_size(bench, api, sizes, requests_count=20 if quick else 100)
             imported = _reads_imported(bench, api, max(sizes), requests_count=20 if quick else 100)
