@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any, TypeVar, get_type_hints
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from pipeline.presets import Preset, PresetError, parse_formats, parse_renditions
+
 T = TypeVar("T")
 
 # Connection options added to AMQP_URI unless it sets them itself. Without them a RabbitMQ
@@ -113,8 +115,19 @@ class Config:
         "decoding; one budget shared by a worker process's threads (256 keeps a process under 300 MB)",
         low=16,
     )
-    thumb_max: int = setting(320, "the bounding box of a thumbnail, in pixels", low=1, high=4096)
-    thumb_quality: int = setting(85, "the JPEG quality of a thumbnail", low=1, high=95)
+    renditions: str = setting(
+        "sm:160,thumb:320",
+        "the sizes every photo is rendered in, name:size (the longest side, never enlarged), "
+        "name:size@2x adding name@2x at twice the size; thumb is the seed's thumbnail",
+    )
+    rendition_formats: str = setting(
+        "webp",
+        "formats each size is written in beside JPEG (PNG for photos with transparency): "
+        "webp, avif, both (webp,avif) or none",
+    )
+    thumb_quality: int = setting(85, "the JPEG quality of the renditions", low=1, high=95)
+    webp_quality: int = setting(80, "the WebP quality of the renditions", low=1, high=100)
+    avif_quality: int = setting(60, "the AVIF quality of the renditions", low=1, high=100)
 
     webhook_url: str | None = setting(
         None,
@@ -157,6 +170,16 @@ class Config:
     worker_metrics_port: int = setting(9191, "the worker's Prometheus port (0: none)", low=0, high=65535)
 
     @property
+    def presets(self) -> tuple[Preset, ...]:
+        """RENDITIONS read, largest first (load_config has checked it)."""
+        return parse_renditions(self.renditions)
+
+    @property
+    def extra_formats(self) -> tuple[str, ...]:
+        """RENDITION_FORMATS read (load_config has checked it)."""
+        return parse_formats(self.rendition_formats)
+
+    @property
     def amqp_url(self) -> str:
         """AMQP_URI with the connection options the service relies on filled in."""
         return with_default_query(self.amqp_uri, AMQP_DEFAULT_OPTIONS)
@@ -187,7 +210,25 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
             f"THUMBS_PUBLIC_BASE_URL must be an http(s) URL, got {config.thumbs_public_base_url!r}"
         )
     _check_webhook(config)
+    _check_renditions(config, env)
     return config
+
+
+def _check_renditions(config: Config, env: Mapping[str, str]) -> None:
+    """RENDITIONS and RENDITION_FORMATS must parse; THUMB_MAX, which RENDITIONS replaced, is
+    refused rather than ignored, so that a thumbnail size set before does not change unseen."""
+    for name, parse, value in (
+        ("RENDITIONS", parse_renditions, config.renditions),
+        ("RENDITION_FORMATS", parse_formats, config.rendition_formats),
+    ):
+        try:
+            parse(value)
+        except PresetError as error:
+            raise ConfigError(f"{name}: {error}") from None
+    if env.get("THUMB_MAX", "").strip():
+        raise ConfigError(
+            "THUMB_MAX is replaced by RENDITIONS: set RENDITIONS=thumb:<size>,... (default sm:160,thumb:320)"
+        )
 
 
 def _check_webhook(config: Config) -> None:

@@ -113,15 +113,19 @@ class Photo(BaseModel):
 
 
 class PhotoThumbnail(BaseModel):
-    """A thumbnail file of a photo; `url` is its path relative to THUMBS_DIR."""
+    """A rendition of a photo (one preset in one format); `url` is its path relative to the store."""
 
     uuid = UUIDField(primary_key=True)
     photo = ForeignKeyField(
         Photo, field=Photo.uuid, column_name="photo_uuid", object_id_name="photo_uuid", backref="thumbnails"
     )
     photo_uuid: UUID  # the foreign key's raw value, without loading the photo
+    preset = TextField()
+    format = TextField()  # pipeline/formats.py's names: jpeg, png, webp, avif
     width = SmallIntegerField()
     height = SmallIntegerField()
+    bytes = IntegerField(null=True)  # NULL for a thumbnail made before renditions
+    digest = TextField(null=True)  # sha256 of the bytes, hex; NULL likewise
     url = TextField()
     created_at = DateTimeTZField()
 

@@ -16,7 +16,9 @@ import contextlib
 import functools
 import io
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from PIL import Image
 
@@ -129,6 +131,36 @@ def thumbnail_image(
     ledger: DecodeLedger | None = None,
 ) -> Image.Image:
     """The thumbnail of `make_thumbnail` as an image, before encoding (tests and the bench compare it)."""
+    return decode_small(
+        data, max_size=max_size, max_pixels=max_pixels, max_decode_mb=max_decode_mb, ledger=ledger
+    ).image
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """A source decoded to fit a square, upright and in sRGB, with what its header said."""
+
+    image: Image.Image
+    source_format: str  # Pillow's name of the source's format
+    source_size: tuple[int, int]  # upright
+    orientation: int | None  # the EXIF orientation, when the source has one
+    seen: Any = None  # what `inspect` returned, given the opened source
+
+
+def decode_small(
+    data: bytes,
+    *,
+    max_size: int,
+    max_pixels: int = 100_000_000,
+    max_decode_mb: int = 256,
+    ledger: DecodeLedger | None = None,
+    inspect: Callable[[Image.Image], Any] | None = None,
+) -> Decoded:
+    """Decode `data` to fit a `max_size` square (never enlarged), upright and in sRGB.
+
+    `inspect` is called with the opened source once its pixels are loaded, before it is closed
+    (to read its metadata); its result comes back as `seen`.
+    """
     # Exited last to first: the ledger's share is given back once closing the source freed its pixels.
     with contextlib.ExitStack() as held, open_image(data, max_pixels=max_pixels) as image, decoding(image):
         orientation = orientation_before_loading(image)
@@ -141,9 +173,11 @@ def thumbnail_image(
             # Asking for size // scale makes Pillow pick exactly `scale`; nothing is decoded yet.
             drafted = image.draft(None, (image.width // scale, image.height // scale))
             box = drafted[1] if drafted else None
+        source_format, stored_size = str(image.format), image.size
         image.load()
         if orientation is None:
             orientation = exif_orientation(image)
+        seen = inspect(image) if inspect is not None else None
         icc_profile = image.info.get("icc_profile")
         convert = colour.resizable
         if box is not None and image.mode == "CMYK":
@@ -154,9 +188,12 @@ def thumbnail_image(
         # A new image: closing the source frees its pixels, full-size ones included.
         small = shrink.resized(image, target, box=box, gap=REDUCING_GAP, convert=convert)
     small = colour.to_srgb(small, icc_profile)
-    if orientation in _TRANSPOSE:
+    turned = orientation in _TRANSPOSE
+    if turned:
         small = small.transpose(_TRANSPOSE[orientation])
-    return small
+    # Orientations 5 to 8 turn the image a quarter: its upright size is the stored one swapped.
+    upright = stored_size[::-1] if turned and orientation >= 5 else stored_size
+    return Decoded(small, source_format, upright, orientation, seen)
 
 
 def decode_bytes(data: bytes, *, max_size: int = 320) -> int:
