@@ -1,12 +1,13 @@
-"""How the API shows photos and thumbnails in JSON."""
+"""How the API shows photos in JSON (their renditions and facts: pipeline/rendition_json.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple, Protocol
 
-from models import Photo, PhotoThumbnail
-from pipeline.storage import THUMBS_ROUTE
+from models import Photo
+from pipeline.rendition_json import FACT_FIELDS, facts_json, renditions_json
 
 
 class PhotoFields(Protocol):
@@ -35,14 +36,9 @@ class PhotoRow(NamedTuple):
     failure_reason: str | None
 
 
-class ThumbnailRow(NamedTuple):
-    """A thumbnail row's columns, as PhotoThumbnail has them."""
-
-    uuid: str
-    width: int
-    height: int
-    url: str
-    created_at: datetime
+# The columns of a rendition row and of a facts row as the API reads them (dicts by these names).
+RENDITION_COLUMNS = ("uuid", "preset", "format", "width", "height", "bytes", "digest", "url", "created_at")
+FACT_COLUMNS = (*FACT_FIELDS, "thumbhash", "dominant_color")
 
 
 def photo_summary(photo: PhotoFields) -> dict[str, Any]:
@@ -57,32 +53,19 @@ def photo_summary(photo: PhotoFields) -> dict[str, Any]:
 
 def photo_detail(
     photo: Photo | PhotoRow,
-    thumbnails: list[PhotoThumbnail] | list[ThumbnailRow],
+    renditions: Sequence[Mapping[str, Any]],
+    facts: Mapping[str, Any] | None,
     *,
     public_base_url: str | None = None,
 ) -> dict[str, Any]:
-    """A photo with its processing state and its thumbnails."""
+    """A photo with its processing state, its renditions (the seed's `thumbnails` among them),
+    its placeholder and its source's facts."""
     return {
         **photo_summary(photo),
         "updated_at": photo.updated_at.isoformat(),
         "queued_at": photo.queued_at.isoformat() if photo.queued_at else None,
         "attempts": photo.attempts,
         "failure_reason": photo.failure_reason,
-        "thumbnails": [thumbnail_json(thumbnail, public_base_url) for thumbnail in thumbnails],
-    }
-
-
-def thumbnail_json(
-    thumbnail: PhotoThumbnail | ThumbnailRow, public_base_url: str | None = None
-) -> dict[str, Any]:
-    """A thumbnail (a PhotoThumbnail or a ThumbnailRow), with `href`, where the API serves the file, and `public_url`, where a CDN
-    does (THUMBS_PUBLIC_BASE_URL), if one does."""
-    return {
-        "uuid": str(thumbnail.uuid),
-        "width": thumbnail.width,
-        "height": thumbnail.height,
-        "url": thumbnail.url,
-        "href": f"{THUMBS_ROUTE}/{thumbnail.url}",
-        "public_url": f"{public_base_url.rstrip('/')}/{thumbnail.url}" if public_base_url else None,
-        "created_at": thumbnail.created_at.isoformat(),
+        **renditions_json(renditions, public_base_url),
+        **facts_json(facts),
     }

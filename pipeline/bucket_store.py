@@ -19,7 +19,7 @@ import os
 import secrets
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from typing import Any
 from uuid import UUID
 
@@ -28,7 +28,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pipeline.errors import StorageError, ThumbnailRefused
 from pipeline.formats import MEDIA_TYPES
 from pipeline.s3_client import explain, make_client, status_of
-from pipeline.storage import StoredThumbnail, cache_control, checked_relpath, thumbnail_relpath
+from pipeline.storage import StoredThumbnail, cache_control, checked_relpath, legacy_relpaths, photo_folder
 
 log = logging.getLogger(__name__)
 
@@ -83,9 +83,8 @@ class BucketStore:
         else:
             log.info("Thumbnails go to %s.", self.description)
 
-    def write(self, photo_id: UUID, data: bytes, extension: str) -> str:
-        """Put the thumbnail; return its relpath once the store confirmed it."""
-        relpath = thumbnail_relpath(photo_id, extension)
+    def write(self, relpath: str, data: bytes) -> str:
+        """Put the object; return its relpath once the store confirmed it."""
         try:
             self.put(relpath, data)
         except StorageError:
@@ -107,10 +106,17 @@ class BucketStore:
                 CacheControl=cache_control(),
             )
 
-    def remove(self, photo_id: UUID, *, keep: str | None = None) -> None:
-        """Delete the objects of the photo but `keep` (deleting a missing key is no error)."""
-        for extension in MEDIA_TYPES:
-            if (relpath := thumbnail_relpath(photo_id, extension)) != keep:
+    def remove(self, photo_id: UUID, *, keep: Collection[str] = ()) -> None:
+        """Delete the objects of the photo but those in `keep` (deleting a missing key is no
+        error): those under its prefix, found by one listing, and its thumbnail from before
+        renditions."""
+        folder = photo_folder(photo_id)
+        with self._translated("list", folder):
+            listed = self.client.list_objects_v2(Bucket=self.bucket, Prefix=self.key(folder + "/"))
+        # A photo has a few renditions: far fewer than a page of 1000 keys.
+        found = [item["Key"][len(self.prefix) :] for item in listed.get("Contents", ())]
+        for relpath in (*found, *legacy_relpaths(photo_id)):
+            if relpath not in keep:
                 with self._translated("remove", relpath):
                     self.client.delete_object(Bucket=self.bucket, Key=self.key(relpath))
 

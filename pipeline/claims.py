@@ -1,4 +1,5 @@
-"""The database steps of processing a photo: claim, end an attempt, complete, fail.
+"""The database steps of processing a photo: claim, end an attempt, fail (pipeline/completion.py
+completes it).
 
 Who may work on a photo is decided by its advisory lock (`pipeline.locks`), held for the whole
 time a worker processes it:
@@ -21,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from uuid import UUID
 
-from peewee import Database, IntegrityError
+from peewee import Database
 
 from models import COMPLETED, FAILED, PENDING, PROCESSING
 from pipeline.locks import TRY_LOCK, discard_session, lock_key, released
@@ -165,25 +166,6 @@ def end_attempt(db: Database, photo_id: UUID, reason: str, *, retried: bool, cou
         " WHERE uuid = %s AND status = %s",
         (reason[:2000], counted, retried, str(photo_id), PROCESSING),
     )
-
-
-def complete(db: Database, photo_id: UUID, *, relpath: str, width: int, height: int) -> bool:
-    """Record the thumbnail and set the photo 'completed', in one statement; False if it is gone."""
-    try:
-        cursor = db.execute_sql(
-            "WITH thumbnail AS ("
-            "   INSERT INTO photo_thumbnails (photo_uuid, width, height, url)"
-            "   SELECT uuid, %s, %s, %s FROM photos WHERE uuid = %s"
-            "   ON CONFLICT (photo_uuid) DO UPDATE"
-            "   SET width = EXCLUDED.width, height = EXCLUDED.height, url = EXCLUDED.url"
-            "   RETURNING photo_uuid)"
-            " UPDATE photos SET status = %s, failure_reason = NULL, attempt_open = false"
-            " WHERE uuid = (SELECT photo_uuid FROM thumbnail)",
-            (width, height, relpath, str(photo_id), COMPLETED),
-        )
-    except IntegrityError:
-        return False  # deleted after this statement began: the foreign key refused the row
-    return bool(cursor.rowcount)
 
 
 def mark_failed(db: Database, photo_id: UUID, reason: str) -> bool:

@@ -11,13 +11,14 @@ import logging
 import os
 import secrets
 import time
+from collections.abc import Collection
 from pathlib import Path
 from stat import S_ISREG
 from uuid import UUID
 
 from pipeline.errors import StorageError
 from pipeline.formats import MEDIA_TYPES
-from pipeline.storage import StoredThumbnail, checked_relpath, thumbnail_relpath
+from pipeline.storage import StoredThumbnail, checked_relpath, legacy_relpaths, photo_folder
 
 TEMP_SUFFIX = ".tmp"
 # Below this much free space the store counts as full: a thumbnail is tens of KB, and a disk
@@ -49,9 +50,8 @@ class FolderStore:
         except OSError as error:
             log.error("Thumbnail %s unusable: %s. Photos wait until it is.", self.description, error)
 
-    def write(self, photo_id: UUID, data: bytes, extension: str) -> str:
-        """Atomically write a photo's thumbnail; return its relative path."""
-        relpath = thumbnail_relpath(photo_id, extension)
+    def write(self, relpath: str, data: bytes) -> str:
+        """Atomically write a file at `relpath`; return it."""
         final = self._root / relpath
         temp = final.with_name(f".{final.name}.{secrets.token_hex(6)}{TEMP_SUFFIX}")
         try:
@@ -73,11 +73,24 @@ class FolderStore:
         self._write_failed = False
         return relpath
 
-    def remove(self, photo_id: UUID, *, keep: str | None = None) -> None:
-        """Remove the thumbnail files of a photo but `keep` (a failed photo keeps none)."""
-        for extension in MEDIA_TYPES:
-            if (relpath := thumbnail_relpath(photo_id, extension)) != keep:
+    def remove(self, photo_id: UUID, *, keep: Collection[str] = ()) -> None:
+        """Remove the files of a photo but those in `keep` (a failed photo keeps none): its
+        folder's, and the one thumbnail it may have from before renditions."""
+        for relpath in legacy_relpaths(photo_id):
+            if relpath not in keep:
                 (self._root / relpath).unlink(missing_ok=True)
+        folder = photo_folder(photo_id)
+        try:
+            entries = list(os.scandir(self._root / folder))
+        except FileNotFoundError:
+            return
+        for entry in entries:  # renditions, and a dead writer's temporary files
+            if f"{folder}/{entry.name}" not in keep:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+        if not keep:
+            with contextlib.suppress(OSError):  # not empty: a writer came in between; kept
+                (self._root / folder).rmdir()
 
     def check(self) -> None:
         """Raise StorageError unless a thumbnail can be written now: the folder is writable and
@@ -141,7 +154,8 @@ class FolderStore:
         removed = 0
         if not self._root.is_dir():
             return 0
-        for temp in self._root.glob(f"*/.*{TEMP_SUFFIX}"):
+        temporary = (*self._root.glob(f"*/.*{TEMP_SUFFIX}"), *self._root.glob(f"*/*/.*{TEMP_SUFFIX}"))
+        for temp in temporary:
             try:
                 if temp.stat().st_mtime < cutoff:
                     temp.unlink()

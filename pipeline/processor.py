@@ -1,4 +1,4 @@
-"""The steps of one photo: claim it, download it, make its thumbnail, store it, complete it.
+"""The steps of one photo: claim it, download it, make its renditions, store them, complete it.
 
 Every step that can fail raises an error of `pipeline.errors` (or a database error), which goes
 on once the attempt is closed: what it means is `errors.classify`'s business, whether to try
@@ -11,22 +11,22 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from uuid import UUID
 
 from config import Config
 from connection_pool import PooledDatabase
 from models import init_db
-from pipeline import claims
+from pipeline import claims, completion
 from pipeline.decode_ledger import DecodeLedger, return_freed_memory
 from pipeline.errors import PermanentError, StorageError, classify
 from pipeline.fetch import Fetcher, FetchPolicy
 from pipeline.locks import photo_lock
 from pipeline.open_store import open_store
 from pipeline.outcome import Outcome
-from pipeline.storage import ThumbnailStore
-from pipeline.thumbnail import Thumbnail, make_thumbnail
+from pipeline.renditions import Qualities, Rendered, make_renditions
+from pipeline.storage import ThumbnailStore, rendition_relpath
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ class PhotoProcessor:
 
     db: PooledDatabase
     fetcher: Fetcher
-    thumbnail: Callable[[bytes], Thumbnail]
+    render: Callable[[bytes], Rendered]
     store: ThumbnailStore
     max_attempts: int  # attempts that ended with an error or a thumbnail, per request
     max_crashes: int  # attempts that ended with no outcome (the worker died), per request
@@ -62,10 +62,11 @@ class PhotoProcessor:
         return cls(
             db=db,
             fetcher=Fetcher(FetchPolicy.from_config(config)),
-            thumbnail=functools.partial(
-                make_thumbnail,
-                max_size=config.thumb_max,
-                quality=config.thumb_quality,
+            render=functools.partial(
+                make_renditions,
+                presets=config.presets,
+                formats=config.extra_formats,
+                qualities=Qualities(config.thumb_quality, config.webp_quality, config.avif_quality),
                 max_pixels=config.max_image_pixels,
                 max_decode_mb=config.max_decode_mb,
                 # One budget for the process's threads: MAX_DECODE_MB holds with any WORKER_THREADS.
@@ -121,8 +122,8 @@ class PhotoProcessor:
         return outcome
 
     def _make(self, uuid: UUID, url: str, outcome: Outcome, *, first: bool) -> None:
-        """Download, thumbnail, store and complete the claimed photo, timing each step. `first`:
-        no attempt began before this one, so no other thumbnail of the photo is in the store."""
+        """Download, render, store and complete the claimed photo, timing each step. `first`:
+        no attempt began before this one, so no other rendition of the photo is in the store."""
         self.store.check()  # a full or read-only store: wait, without downloading for nothing
         outcome.fetched = True
         download = self.fetcher.fetch(url)
@@ -131,23 +132,26 @@ class PhotoProcessor:
         if download.final_url != url:
             outcome.redirected_to = download.final_url
         outcome.timings["download"] = download.elapsed_s
-        thumbnail = self.thumbnail(download.data)
-        outcome.timings["decode"] = thumbnail.decode_s
-        outcome.timings["encode"] = thumbnail.encode_s
+        rendered = self.render(download.data)
+        outcome.timings["decode"] = rendered.decode_s
+        outcome.timings["encode"] = rendered.encode_s
         mark = time.monotonic()
-        relpath = self.store.write(uuid, thumbnail.data, thumbnail.extension)
+        relpaths = []
+        for rendition in rendered.renditions:
+            relpath = rendition_relpath(uuid, rendition.preset, rendition.digest, rendition.format.extension)
+            relpaths.append(self.store.write(relpath, rendition.data))
         outcome.timings["store"] = time.monotonic() - mark
         mark = time.monotonic()
-        done = claims.complete(self.db, uuid, relpath=relpath, width=thumbnail.width, height=thumbnail.height)
+        done = completion.complete(self.db, uuid, rendered, relpaths)
         outcome.timings["database"] = time.monotonic() - mark
-        # No file without its row: a photo deleted meanwhile keeps none, and a thumbnail of
-        # another format than an earlier attempt's replaces the old file. A first attempt has
-        # none to replace: skipping the removal spares a bucket a request per photo.
+        # No file without its row: a photo deleted meanwhile keeps none, and the renditions of
+        # an earlier attempt (other settings, or a crash between two writes) that are not this
+        # one's go. A first attempt has none: skipping the removal spares a bucket a listing.
         if not done:
             self._remove(uuid)
             outcome.result = "skipped_gone"
         elif not first:
-            self._remove(uuid, keep=relpath)
+            self._remove(uuid, keep=relpaths)
 
     def _end_attempt(self, uuid: UUID, error: BaseException, *, fetched: bool) -> None:
         """Record that the attempt ended with `error`, so it does not count as a crash. It counts
@@ -180,13 +184,13 @@ class PhotoProcessor:
                 self._remove(uuid)  # failed, or deleted: either way no file of it may stay
             return changed
 
-    def _remove(self, uuid: UUID, *, keep: str | None = None) -> None:
-        """Remove the photo's thumbnails but `keep`, its outcome decided: a store failing now
+    def _remove(self, uuid: UUID, *, keep: Collection[str] = ()) -> None:
+        """Remove the photo's renditions but `keep`, its outcome decided: a store failing now
         is logged, since raising would only retry a done photo's message and hide its outcome."""
         try:
             self.store.remove(uuid, keep=keep)
         except (StorageError, OSError) as error:
-            log.warning("Thumbnails of %s other than %s left in the store: %s", uuid, keep, error)
+            log.warning("Renditions of %s other than %s left in the store: %s", uuid, sorted(keep), error)
 
 
 def parse_photo_id(value: object) -> UUID:

@@ -6,16 +6,21 @@ THUMBS_BUCKET is set. Both name a thumbnail by the same relative path (`thumbnai
 which is what photo_thumbnails.url stores: a row means the same thumbnail in either, so moving
 from a folder to a bucket (`python -m service copy-thumbs`) rewrites no row.
 
-A name comes from the photo's UUID alone, never from the source URL, and fans out into 256
-prefixes by the UUID's first two hex digits (no folder grows past a few thousand entries at a
-million photos). It is written for one content only, but for an operator setting a completed
-photo back to pending by hand: a completed photo is never processed again, and a failed one
-keeps no thumbnail. Caches may still keep a thumbnail only a minute (`cache_control`), for that
-case.
+A name comes from the photo's UUID, never from the source URL, and fans out into 256 prefixes
+by the UUID's first two hex digits (no folder grows past a few thousand entries at a million
+photos). A rendition is `<2 hex>/<uuid>/<preset>.<digest>.<ext>` (`rendition_relpath`), the
+digest being the start of its bytes' sha256: a name holds one content only, so a photo rendered
+again with other settings writes new names beside the old ones, which its rows name until the
+new rows replace them. Every object of a photo is under its own `<2 hex>/<uuid>/` but the one
+thumbnail of a photo processed before renditions, `<2 hex>/<uuid><ext>` (`legacy_relpaths`), so
+`remove` finds them all. Caches may keep a thumbnail only a minute (`cache_control`): a legacy
+name is rewritten in place when an operator sets a photo back to pending by hand.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import BinaryIO, Protocol
@@ -31,6 +36,11 @@ THUMBS_ROUTE = "/thumbs"
 MAX_AGE_S = 60
 # Far longer than any name of ours (`ab/<uuid>.webp` is 44), far shorter than any key limit.
 MAX_RELPATH = 512
+# Hex digits of the sha256 in a rendition's name: 48 bits, so two contents of one photo's
+# preset never share a name in practice (a collision would need ~16 million renderings of it).
+DIGEST_IN_NAME = 12
+# The name of a rendition inside its photo's folder (pipeline/presets.py's preset names).
+RENDITION_NAME = re.compile(rf"[a-z][a-z0-9_-]{{0,31}}(@2x)?\.[0-9a-f]{{{DIGEST_IN_NAME}}}\.[a-z]{{3,4}}")
 
 
 def cache_control(*, private: bool = False) -> str:
@@ -39,11 +49,30 @@ def cache_control(*, private: bool = False) -> str:
 
 
 def thumbnail_relpath(photo_id: UUID, extension: str) -> str:
-    """The thumbnail's path relative to the store, as stored in photo_thumbnails.url."""
+    """The name of a photo's one thumbnail before renditions (rows made then still name it)."""
     if extension not in MEDIA_TYPES:
         raise ValueError(f"unexpected thumbnail extension {extension!r}")
     name = str(photo_id)
     return f"{name[:2]}/{name}{extension}"
+
+
+def legacy_relpaths(photo_id: UUID) -> list[str]:
+    """Every name a photo's thumbnail may have had before renditions (one per format then)."""
+    return [thumbnail_relpath(photo_id, extension) for extension in (".jpg", ".webp")]
+
+
+def photo_folder(photo_id: UUID) -> str:
+    """The folder (or key prefix, without its slash) that holds a photo's renditions."""
+    name = str(photo_id)
+    return f"{name[:2]}/{name}"
+
+
+def rendition_relpath(photo_id: UUID, preset: str, digest: str, extension: str) -> str:
+    """A rendition's path relative to the store, as stored in photo_thumbnails.url."""
+    name = f"{preset}.{digest[:DIGEST_IN_NAME]}{extension}"
+    if extension not in MEDIA_TYPES or not RENDITION_NAME.fullmatch(name):
+        raise ValueError(f"not a rendition's name: {name!r}")
+    return f"{photo_folder(photo_id)}/{name}"
 
 
 def checked_relpath(relpath: str) -> PurePosixPath | None:
@@ -76,12 +105,12 @@ class ThumbnailStore(Protocol):
         """Prepare for a worker's first photo (make the folder, sweep what a dead writer left);
         say clearly in the log when the store cannot be used, without raising."""
 
-    def write(self, photo_id: UUID, data: bytes, extension: str) -> str:
-        """Store a photo's thumbnail whole (a reader never sees part of one); return its relpath.
+    def write(self, relpath: str, data: bytes) -> str:
+        """Store `data` whole at `relpath` (a reader never sees part of it); return `relpath`.
         Returns only once the store confirmed it. StorageError when it cannot."""
 
-    def remove(self, photo_id: UUID, *, keep: str | None = None) -> None:
-        """Remove every thumbnail of a photo but `keep` (a failed photo keeps none)."""
+    def remove(self, photo_id: UUID, *, keep: Collection[str] = ()) -> None:
+        """Remove every object of a photo but those in `keep` (a failed photo keeps none)."""
 
     def check(self) -> None:
         """Raise StorageError unless a thumbnail can be written now. Cheap: runs before each

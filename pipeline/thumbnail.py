@@ -164,6 +164,7 @@ def decode_small(
     # Exited last to first: the ledger's share is given back once closing the source freed its pixels.
     with contextlib.ExitStack() as held, open_image(data, max_pixels=max_pixels) as image, decoding(image):
         orientation = orientation_before_loading(image)
+        source_format, stored_size = str(image.format), image.size
         target, scale, needed = _plan(image, data, max_size)
         decode_budget.check(image, needed, max_decode_mb=max_decode_mb)
         if ledger is not None:
@@ -173,7 +174,6 @@ def decode_small(
             # Asking for size // scale makes Pillow pick exactly `scale`; nothing is decoded yet.
             drafted = image.draft(None, (image.width // scale, image.height // scale))
             box = drafted[1] if drafted else None
-        source_format, stored_size = str(image.format), image.size
         image.load()
         if orientation is None:
             orientation = exif_orientation(image)

@@ -3,8 +3,10 @@
 Rows name a thumbnail by the same relative path in either store (pipeline/storage.py), so the copy
 changes no row. The bucket is listed once, and a file whose object is there is left alone: a put is
 atomic, so an object there is whole, and once workers write to the bucket it may be newer than
-the file. A second run copies nothing, and a run that was stopped copies only what it had not. Only thumbnails (`<2 hex>/<uuid><ext>`) are copied, never
-the folder store's temporary files or anything else found in the folder.
+the file. A second run copies nothing, and a run that was stopped copies only what it had not.
+Only the names the store gives are copied (renditions, `<2 hex>/<uuid>/<preset>.<digest><ext>`,
+and thumbnails from before them, `<2 hex>/<uuid><ext>`), never the folder store's temporary
+files or anything else found in the folder.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from config import Config
 from pipeline.bucket_store import BucketStore
 from pipeline.errors import StorageError
 from pipeline.formats import MEDIA_TYPES
-from pipeline.storage import thumbnail_relpath
+from pipeline.storage import RENDITION_NAME, photo_folder, thumbnail_relpath
 from service.progress import ProgressBar
 
 THREADS = 8
@@ -55,9 +57,15 @@ def thumbnail_files(root: Path) -> Iterator[str]:
         folders = [entry.name for entry in top if _is_fan_out(entry.name) and entry.is_dir()]
     for folder in sorted(folders):
         with os.scandir(root / folder) as entries:
-            for entry in entries:
-                if _is_thumbnail(folder, entry.name) and entry.is_file():
-                    yield f"{folder}/{entry.name}"
+            listed = list(entries)
+        for entry in listed:
+            if _is_thumbnail(folder, entry.name) and entry.is_file():
+                yield f"{folder}/{entry.name}"
+            elif _is_photo_folder(folder, entry.name) and entry.is_dir():
+                with os.scandir(entry.path) as renditions:
+                    for rendition in renditions:
+                        if RENDITION_NAME.fullmatch(rendition.name) and rendition.is_file():
+                            yield f"{folder}/{entry.name}/{rendition.name}"
 
 
 def _is_fan_out(name: str) -> bool:
@@ -76,6 +84,15 @@ def _is_thumbnail(folder: str, name: str) -> bool:
     except ValueError:
         return False
     return thumbnail_relpath(photo_id, extension) == f"{folder}/{name}"
+
+
+def _is_photo_folder(folder: str, name: str) -> bool:
+    """Whether `folder/name` is the folder of a photo's renditions (`<2 hex>/<uuid>`)."""
+    try:
+        photo_id = UUID(name)
+    except ValueError:
+        return False
+    return photo_folder(photo_id) == f"{folder}/{name}"
 
 
 def copy_thumbs(

@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 
 from pipeline.deadline import Downloads
 from pipeline.netguard import AddressGuard
-from pipeline.storage import THUMBS_ROUTE
+from pipeline.rendition_json import facts_json, renditions_json
 from pipeline.transport import ThreadSessions
 from webhooks.outbox import Event
 from webhooks.signing import EVENT_ID_HEADER, SIGNATURE_HEADER, sign
@@ -30,13 +30,11 @@ ERROR_BODY_BYTES = 200
 def event_body(event: Event, *, public_base_url: str | None = None) -> bytes:
     """The JSON an event is sent as: id, type, occurred_at, and the photo as it was then."""
     photo = event.photo
-    thumbnails = [
-        {
-            **thumbnail,
-            "href": f"{THUMBS_ROUTE}/{thumbnail['url']}",
-            "public_url": f"{public_base_url.rstrip('/')}/{thumbnail['url']}" if public_base_url else None,
-        }
-        for thumbnail in photo.get("thumbnails", [])
+    # An event queued before renditions (schema/0011) has rows without preset or format: each
+    # was the photo's one thumbnail, preset `thumb`, in the format its name says.
+    rows = [
+        {"preset": "thumb", "format": _legacy_format(row["url"]), "bytes": None, **row}
+        for row in photo.get("thumbnails", [])
     ]
     document = {
         "id": str(event.id),
@@ -48,10 +46,15 @@ def event_body(event: Event, *, public_base_url: str | None = None) -> bytes:
             "status": photo["status"],
             "created_at": photo["created_at"],
             "failure_reason": photo.get("failure_reason"),
-            "thumbnails": thumbnails,
+            **renditions_json(rows, public_base_url),
+            **facts_json(photo.get("facts")),
         },
     }
     return json.dumps(document, separators=(",", ":")).encode()
+
+
+def _legacy_format(url: str) -> str:
+    return "webp" if url.endswith(".webp") else "jpeg"
 
 
 class Failure(NamedTuple):

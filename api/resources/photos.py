@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import Any
 from uuid import UUID
 
 import falcon
@@ -10,9 +11,9 @@ from peewee import Database
 
 from api import validation
 from api.pagination import link_next_page, page_params
-from api.representations import PhotoRow, ThumbnailRow, photo_detail
+from api.representations import FACT_COLUMNS, RENDITION_COLUMNS, PhotoRow, photo_detail
 from api.resources.ingest import AddPhotos
-from models import PENDING, STATUSES, Photo, PhotoThumbnail
+from models import PENDING, STATUSES, Photo
 from pipeline.deletion import delete_photo
 from pipeline.storage import ThumbnailStore
 
@@ -27,14 +28,17 @@ PENDING_PAGE = (
 AFTER_POSITION = " AND (photos.created_at, photos.uuid) > (%s, %s::uuid)"
 # GET /photos: the same order, of one status ({where}) or all; plain tuples for the same reason
 # as the pending page (peewee's row objects, and its IN list of the page's ids, cost more than
-# the two statements). Columns in the order of PhotoRow and ThumbnailRow.
+# the two statements). Columns in the order of PhotoRow.
 PHOTO_PAGE = (
     "SELECT photos.uuid::text, url, status::text, created_at, updated_at, queued_at, attempts,"
     " failure_reason FROM photos WHERE {where}{after} ORDER BY photos.created_at, photos.uuid LIMIT %s"
 )
-THUMBNAILS_OF_PAGE = (
-    "SELECT photo_uuid::text, uuid::text, width, height, url, created_at"
+RENDITIONS_OF = (
+    f"SELECT photo_uuid::text, {', '.join(RENDITION_COLUMNS)}"
     " FROM photo_thumbnails WHERE photo_uuid = ANY(%s::uuid[])"
+)
+FACTS_OF = (
+    f"SELECT photo_uuid::text, {', '.join(FACT_COLUMNS)} FROM photo_facts WHERE photo_uuid = ANY(%s::uuid[])"
 )
 
 
@@ -82,13 +86,11 @@ class PhotoList:
         page = rows[:limit]
         if len(rows) > limit:
             link_next_page(req, resp, limit, page[-1].created_at, page[-1].uuid)
-        thumbnails: defaultdict[str, list[ThumbnailRow]] = defaultdict(list)
-        if page:
-            cursor = database.execute_sql(THUMBNAILS_OF_PAGE, ([photo.uuid for photo in page],))
-            for row in cursor.fetchall():
-                thumbnails[row[0]].append(ThumbnailRow(*row[1:]))
+        renditions, facts = of_photos(database, [photo.uuid for photo in page])
         resp.media = [
-            photo_detail(photo, thumbnails[photo.uuid], public_base_url=self._public_base_url)
+            photo_detail(
+                photo, renditions[photo.uuid], facts.get(photo.uuid), public_base_url=self._public_base_url
+            )
             for photo in page
         ]
 
@@ -105,8 +107,11 @@ class PhotoItem:
         photo = Photo.get_or_none(Photo.uuid == _checked_uuid(photo_id))
         if photo is None:
             raise _not_found(photo_id)
-        thumbnails = list(PhotoThumbnail.select().where(PhotoThumbnail.photo == photo.uuid))
-        resp.media = photo_detail(photo, thumbnails, public_base_url=self._public_base_url)
+        key = str(photo.uuid)
+        renditions, facts = of_photos(self._db, [key])
+        resp.media = photo_detail(
+            photo, renditions[key], facts.get(key), public_base_url=self._public_base_url
+        )
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, photo_id: str) -> None:
         """Delete the photo, its thumbnail row and file (`pipeline.deletion`): 204, or 409 while
@@ -120,6 +125,20 @@ class PhotoItem:
                 description="A worker is processing this photo now; try again once it is done.",
             )
         resp.status = falcon.HTTP_204
+
+
+def of_photos(
+    database: Database, photo_ids: list[str]
+) -> tuple[defaultdict[str, list[dict[str, Any]]], dict[str, dict[str, Any]]]:
+    """The rendition rows and the facts row of each photo, by photo UUID (two statements)."""
+    renditions: defaultdict[str, list[dict[str, Any]]] = defaultdict(list)
+    facts: dict[str, dict[str, Any]] = {}
+    if photo_ids:
+        for row in database.execute_sql(RENDITIONS_OF, (photo_ids,)).fetchall():
+            renditions[row[0]].append(dict(zip(RENDITION_COLUMNS, row[1:], strict=True)))
+        for row in database.execute_sql(FACTS_OF, (photo_ids,)).fetchall():
+            facts[row[0]] = dict(zip(FACT_COLUMNS, row[1:], strict=True))
+    return renditions, facts
 
 
 def _checked_uuid(photo_id: str) -> str:

@@ -18,7 +18,7 @@ JPEG = b"\xff\xd8 a jpeg thumbnail"
 
 def _write_in_child(store: BucketStore, photo_id: uuid.UUID) -> None:
     inherited = store._client
-    store.write(photo_id, JPEG, ".jpg")
+    store.write(thumbnail_relpath(photo_id, ".jpg"), JPEG)
     raise SystemExit(0 if store._client is not inherited else 3)
 
 

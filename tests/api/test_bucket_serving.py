@@ -14,6 +14,7 @@ from api.app import create_app
 from config import Config
 from harness.s3server import S3Server
 from pipeline.bucket_store import BucketStore
+from pipeline.storage import thumbnail_relpath
 from publishing import one_at_a_time
 from tests.support.data import insert_photo
 
@@ -41,9 +42,10 @@ def _bucket_config(config: Config, bucket_env: dict[str, str]) -> Config:
 
 def _completed(database: Database, store: BucketStore) -> tuple[str, str]:
     photo_id = insert_photo(database)
-    relpath = store.write(uuid.UUID(photo_id), THUMBNAIL, ".jpg")
+    relpath = store.write(thumbnail_relpath(uuid.UUID(photo_id), ".jpg"), THUMBNAIL)
     database.execute_sql(
-        "INSERT INTO photo_thumbnails (photo_uuid, width, height, url) VALUES (%s, 320, 240, %s)",
+        "INSERT INTO photo_thumbnails (photo_uuid, preset, format, width, height, url)"
+        " VALUES (%s, 'thumb', 'jpeg', 320, 240, %s)",
         (photo_id, relpath),
     )
     database.execute_sql("UPDATE photos SET status = 'completed' WHERE uuid = %s", (photo_id,))

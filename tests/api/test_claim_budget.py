@@ -11,7 +11,7 @@ from peewee import Database
 
 from pipeline import claims, process_requests, reconcile
 from pipeline.locks import lock_key
-from tests.support.data import insert_photo, photo_row
+from tests.support.data import complete_with, insert_photo, photo_row
 
 MAX_ATTEMPTS, MAX_CRASHES = 4, 3
 
@@ -129,7 +129,7 @@ def test_a_new_request_starts_a_fresh_budget_for_pending_and_failed_photos_only(
 def test_completing_a_photo_deleted_meanwhile_records_nothing(database: Database) -> None:
     photo_id = insert_photo(database, status="processing")
     database.execute_sql("DELETE FROM photos WHERE uuid = %s", (photo_id,))
-    assert not claims.complete(database, uuid.UUID(photo_id), relpath="ab/x.jpg", width=1, height=1)
+    assert not complete_with(database, photo_id, relpath="ab/x.jpg", width=1, height=1)
     assert database.execute_sql("SELECT count(*) FROM photo_thumbnails").fetchone()[0] == 0
 
 

@@ -12,7 +12,7 @@ from peewee import Database
 
 from pipeline import claims, process_requests, reconcile
 from pipeline.locks import lock_key
-from tests.support.data import insert_photo, photo_row
+from tests.support.data import complete_with, insert_photo, photo_row
 
 # RETRY_MAX=3 and MAX_CRASHES=3, the defaults.
 BUDGET = {"max_attempts": 4, "max_crashes": 3}
@@ -77,7 +77,8 @@ def test_a_photo_with_a_thumbnail_row_is_never_a_first_claim(database: Database)
     hand: its thumbnail is in the store, so a removal of other formats must not be skipped."""
     photo_id = insert_photo(database)
     database.execute_sql(
-        "INSERT INTO photo_thumbnails (photo_uuid, width, height, url) VALUES (%s, 1, 1, %s)",
+        "INSERT INTO photo_thumbnails (photo_uuid, preset, format, width, height, url)"
+        " VALUES (%s, 'thumb', 'jpeg', 1, 1, %s)",
         (photo_id, f"{photo_id[:2]}/{photo_id}.jpg"),
     )
     with database.connection_context(), claims.claimed(database, uuid.UUID(photo_id), **BUDGET) as claim:
@@ -115,7 +116,7 @@ def test_completing_twice_leaves_one_thumbnail_row_and_clears_the_failure_reason
         "UPDATE photos SET failure_reason = 'source_unavailable: 503' WHERE uuid = %s", (photo_id,)
     )
     for _ in range(2):
-        claims.complete(database, uuid.UUID(photo_id), relpath="ab/x.jpg", width=320, height=213)
+        complete_with(database, photo_id, relpath="ab/x.jpg", width=320, height=213)
     row = photo_row(database, photo_id)
     assert row["status"] == "completed"
     assert row["failure_reason"] is None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import threading
 import uuid
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +30,8 @@ from pipeline.fetch import Fetcher, FetchPolicy
 from pipeline.folder_store import FolderStore
 from pipeline.locks import lock_key
 from pipeline.processor import PhotoProcessor
+from pipeline.renditions import make_renditions
 from pipeline.storage import ThumbnailStore
-from pipeline.thumbnail import make_thumbnail
 from publishing import one_at_a_time
 from tests.support.data import insert_photo, kept_and_counted, photo_row
 from tests.support.images import photo_bytes
@@ -41,24 +42,25 @@ class FailingRemovals(FolderStore):
 
     failing = True
 
-    def remove(self, photo_id: uuid.UUID, *, keep: str | None = None) -> None:
+    def remove(self, photo_id: uuid.UUID, *, keep: Collection[str] = ()) -> None:
         if self.failing:
             raise StorageError("could not remove: the store blinked")
         super().remove(photo_id, keep=keep)
 
 
 def _processor(config: Config, database: Database, store: ThumbnailStore) -> PhotoProcessor:
-    thumbnail = functools.partial(
-        make_thumbnail, max_size=320, quality=85, max_pixels=10**8, max_decode_mb=256
-    )
     return PhotoProcessor(
         db=database,  # type: ignore[arg-type]
         fetcher=Fetcher(FetchPolicy.from_config(config)),
-        thumbnail=thumbnail,
+        render=functools.partial(make_renditions, presets=config.presets, formats=config.extra_formats),
         store=store,
         max_attempts=4,
         max_crashes=3,
     )
+
+
+# The renditions of a photo at the default settings: sm and thumb, in JPEG and WebP.
+RENDITIONS = 4
 
 
 def _client(config: Config, database: Database, store: ThumbnailStore) -> falcon.testing.TestClient:
@@ -66,20 +68,27 @@ def _client(config: Config, database: Database, store: ThumbnailStore) -> falcon
     return falcon.testing.TestClient(app)
 
 
-def _completed(processor: PhotoProcessor, database: Database, image_server: ImageServer) -> tuple[str, str]:
-    """A completed photo: its UUID and its thumbnail's relpath."""
+def _completed(
+    processor: PhotoProcessor, database: Database, image_server: ImageServer
+) -> tuple[str, tuple[str, ...]]:
+    """A completed photo: its UUID and its renditions' relpaths (the default RENDITIONS and
+    RENDITION_FORMATS: four)."""
     photo_id = insert_photo(database, image_server.image(f"/delete-{uuid.uuid4()}.jpg", photo_bytes(64, 48)))
     assert processor.process(photo_id).result == "completed"
-    (thumbnail,) = photo_row(database, photo_id)["thumbnails"]
-    return photo_id, thumbnail[2]
+    relpaths = tuple(url for _, _, url in photo_row(database, photo_id)["thumbnails"])
+    assert len(relpaths) == RENDITIONS
+    return photo_id, relpaths
 
 
-def _stored(store: ThumbnailStore, relpath: str) -> bool:
-    """Whether the store holds a thumbnail at `relpath`."""
-    found = store.read(relpath)
-    if found is not None and found.body is not None:
-        found.body.close()
-    return found is not None
+def _stored(store: ThumbnailStore, relpaths: tuple[str, ...]) -> int:
+    """How many of `relpaths` the store holds."""
+    held = 0
+    for relpath in relpaths:
+        found = store.read(relpath)
+        if found is not None and found.body is not None:
+            found.body.close()
+        held += found is not None
+    return held
 
 
 def _removals(database: Database, photo_id: str) -> int:
@@ -114,17 +123,17 @@ def test_a_completed_photo_is_deleted_with_its_thumbnail_row_and_file(
     processor = _processor(config, database, store)
     photo_id, relpath = _completed(processor, database, image_server)
     other_id, other_relpath = _completed(processor, database, image_server)
-    assert _stored(store, relpath)
+    assert _stored(store, relpath) == RENDITIONS
 
     result = _client(config, database, store).simulate_delete(f"/photos/{photo_id.upper()}")
 
     assert result.status_code == 204
     assert result.text == ""
     assert _rows(database, photo_id) == (0, 0)
-    assert not _stored(store, relpath)
+    assert _stored(store, relpath) == 0
     assert _removals(database, photo_id) == 0
-    assert _rows(database, other_id) == (1, 1), "the other photo is untouched"
-    assert _stored(store, other_relpath)
+    assert _rows(database, other_id) == (1, RENDITIONS), "the other photo is untouched"
+    assert _stored(store, other_relpath) == RENDITIONS
     kept, counted = kept_and_counted(database)
     assert kept == counted == {"completed": 1}
     again = _client(config, database, store).simulate_delete(f"/photos/{photo_id}")
@@ -172,15 +181,15 @@ def test_a_photo_whose_lock_another_session_holds_is_a_409_and_stays_whole(
             busy = client.simulate_delete(f"/photos/{photo_id}")
             assert busy.status_code == 409
             assert busy.json["title"] == "Photo being processed"
-            assert _rows(database, photo_id) == (1, 1)
-            assert _stored(store, relpath)
+            assert _rows(database, photo_id) == (1, RENDITIONS)
+            assert _stored(store, relpath) == RENDITIONS
             # The worker is done. (Not by closing the session: its backend may outlive the close
             # by a moment, and its locks with it.)
             cursor.execute("SELECT pg_advisory_unlock(%s)", (key,))
     finally:
         worker_session.close()
     assert client.simulate_delete(f"/photos/{photo_id}").status_code == 204
-    assert not _stored(store, relpath)
+    assert _stored(store, relpath) == 0
 
 
 def test_a_removal_the_store_refused_is_recorded_then_retried_and_cleared(
@@ -195,14 +204,14 @@ def test_a_removal_the_store_refused_is_recorded_then_retried_and_cleared(
 
     assert result.status_code == 204, "the photo is deleted: its file's removal is recorded"
     assert _rows(database, photo_id) == (0, 0)
-    assert _stored(store, relpath)
+    assert _stored(store, relpath) == RENDITIONS
     assert _removals(database, photo_id) == 1
     assert retry_removals(database, store, older_than_s=0) == 0, "the store still refuses"
     assert _removals(database, photo_id) == 1
     assert retry_removals(database, FolderStore(tmp_path)) == 0, "too young: its request may be at it"
 
     assert retry_removals(database, FolderStore(tmp_path), older_than_s=0) == 1
-    assert not _stored(store, relpath)
+    assert _stored(store, relpath) == 0
     assert _removals(database, photo_id) == 0
 
 
@@ -262,7 +271,7 @@ def test_a_file_written_by_a_worker_that_lost_its_session_to_a_delete_is_removed
         gate.set()
         worker.join()
     assert errors, "completing on the dead session raised, so the message is retried or failed"
-    assert list(tmp_path.rglob(f"{photo_id}.*")), "the worker wrote the file after the delete"
+    assert list(tmp_path.rglob(f"{photo_id}/*")), "the worker wrote its files after the delete"
 
     if next_step == "retried message":
         assert processor.process(photo_id).result == "skipped_gone"

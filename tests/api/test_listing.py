@@ -15,6 +15,7 @@ from peewee import Database
 from api.app import create_app
 from config import Config
 from pipeline.folder_store import FolderStore
+from pipeline.storage import thumbnail_relpath
 from publishing import one_at_a_time
 from tests.support.data import insert_photo
 
@@ -22,9 +23,10 @@ TOKEN = "thumbnail-test-token"
 
 
 def _complete(database: Database, thumbs_dir: Path, photo_id: str, data: bytes = b"\xff\xd8jpeg") -> str:
-    relpath = FolderStore(thumbs_dir).write(uuid.UUID(photo_id), data, ".jpg")
+    relpath = FolderStore(thumbs_dir).write(thumbnail_relpath(uuid.UUID(photo_id), ".jpg"), data)
     database.execute_sql(
-        "INSERT INTO photo_thumbnails (photo_uuid, width, height, url) VALUES (%s, 320, 240, %s)",
+        "INSERT INTO photo_thumbnails (photo_uuid, preset, format, width, height, url)"
+        " VALUES (%s, 'thumb', 'jpeg', 320, 240, %s)",
         (photo_id, relpath),
     )
     database.execute_sql("UPDATE photos SET status = 'completed' WHERE uuid = %s", (photo_id,))
@@ -142,7 +144,10 @@ def test_a_thumbnail_rewritten_by_processing_again_gets_a_new_etag_and_is_served
 
     # What processing the photo again does: the same name, written anew (temporary file, rename),
     # here at once and with as many bytes, so that neither the size nor the time tells them apart.
-    assert FolderStore(thumbs_dir).write(uuid.UUID(photo_id), b"\xff\xd8 thumbnail B", ".jpg") == relpath
+    assert (
+        FolderStore(thumbs_dir).write(thumbnail_relpath(uuid.UUID(photo_id), ".jpg"), b"\xff\xd8 thumbnail B")
+        == relpath
+    )
     again = client.simulate_get(f"/thumbs/{relpath}", headers={"If-None-Match": first.headers["etag"]})
 
     assert again.status_code == 200

@@ -13,7 +13,8 @@ from tests.support.data import insert_photo
 def test_a_completed_photo_shows_its_thumbnail(client: falcon.testing.TestClient, database: Database) -> None:
     photo_id = insert_photo(database, status="completed")
     database.execute_sql(
-        "INSERT INTO photo_thumbnails (photo_uuid, width, height, url) VALUES (%s, 320, 213, %s)",
+        "INSERT INTO photo_thumbnails (photo_uuid, preset, format, width, height, url)"
+        " VALUES (%s, 'thumb', 'jpeg', 320, 213, %s)",
         (photo_id, f"{photo_id[:2]}/{photo_id}.jpg"),
     )
     result = client.simulate_get(f"/photos/{photo_id}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import logging
 import uuid
+from collections.abc import Collection
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,7 @@ from pipeline.errors import StorageError
 from pipeline.fetch import Fetcher, FetchPolicy
 from pipeline.folder_store import FolderStore
 from pipeline.processor import PhotoProcessor
-from pipeline.thumbnail import make_thumbnail
+from pipeline.renditions import make_renditions
 from tests.support.data import insert_photo, photo_row
 from tests.support.images import photo_bytes
 
@@ -34,7 +35,7 @@ class Removals(FolderStore):
         self.failing = failing
         self.removals: list[uuid.UUID] = []
 
-    def remove(self, photo_id: uuid.UUID, *, keep: str | None = None) -> None:
+    def remove(self, photo_id: uuid.UUID, *, keep: Collection[str] = ()) -> None:
         self.removals.append(photo_id)
         if self.failing:
             raise StorageError("could not remove: the store blinked")
@@ -45,9 +46,7 @@ def _processor(config: Config, database: Database, store: Removals) -> PhotoProc
     return PhotoProcessor(
         db=database,  # type: ignore[arg-type]
         fetcher=Fetcher(FetchPolicy.from_config(config)),
-        thumbnail=functools.partial(
-            make_thumbnail, max_size=320, quality=85, max_pixels=10**8, max_decode_mb=256
-        ),
+        render=functools.partial(make_renditions, presets=config.presets, formats=config.extra_formats),
         store=store,
         max_attempts=4,
         max_crashes=3,
@@ -70,7 +69,7 @@ def test_a_first_attempt_asks_the_store_to_remove_nothing(
     assert store.removals == [], "no attempt before this one: no other thumbnail can exist"
 
 
-def test_a_later_attempt_removes_the_other_format_and_its_outcome_stands_if_that_fails(
+def test_a_later_attempt_removes_what_an_earlier_one_left_and_its_outcome_stands_if_that_fails(
     config: Config,
     database: Database,
     image_server: ImageServer,
@@ -79,7 +78,7 @@ def test_a_later_attempt_removes_the_other_format_and_its_outcome_stands_if_that
 ) -> None:
     store = Removals(tmp_path, failing=True)
     photo_id = _photo(database, image_server)
-    # An earlier attempt began (a crash, a retry): it may have left a thumbnail of another format.
+    # An earlier attempt began (a crash, a retry): it may have left renditions of other settings.
     database.execute_sql(
         "UPDATE photos SET claimed_at = now() - interval '1 hour' WHERE uuid = %s", (photo_id,)
     )
@@ -91,7 +90,7 @@ def test_a_later_attempt_removes_the_other_format_and_its_outcome_stands_if_that
     assert outcome.result == "completed", "the outcome is logged and metered as what it is"
     row = photo_row(database, photo_id)
     assert row["status"] == "completed"
-    assert len(row["thumbnails"]) == 1
+    assert len(row["thumbnails"]) == 4, "sm and thumb, in JPEG and WebP (the defaults)"
     assert "left in the store" in caplog.text
 
 

@@ -70,7 +70,7 @@ def test_a_written_thumbnail_reads_back_whole_under_its_relative_path(store: Thu
     store.check()
     photo_id = uuid.uuid4()
 
-    relpath = store.write(photo_id, JPEG, ".jpg")
+    relpath = store.write(thumbnail_relpath(photo_id, ".jpg"), JPEG)
 
     assert relpath == thumbnail_relpath(photo_id, ".jpg")
     stored = store.read(relpath, held=("x",))
@@ -83,7 +83,7 @@ def test_a_written_thumbnail_reads_back_whole_under_its_relative_path(store: Thu
 
 
 def test_a_client_holding_the_etag_gets_no_body(store: ThumbnailStore) -> None:
-    relpath = store.write(uuid.uuid4(), JPEG, ".jpg")
+    relpath = store.write(thumbnail_relpath(uuid.uuid4(), ".jpg"), JPEG)
     first = store.read(relpath)
     assert first is not None
     assert first.body is not None
@@ -102,9 +102,9 @@ def test_a_client_holding_the_etag_gets_no_body(store: ThumbnailStore) -> None:
 
 def test_new_content_under_the_same_name_has_a_new_etag(store: ThumbnailStore) -> None:
     photo_id = uuid.uuid4()
-    relpath = store.write(photo_id, b"\xff\xd8 first", ".jpg")
+    relpath = store.write(thumbnail_relpath(photo_id, ".jpg"), b"\xff\xd8 first")
     first = store.read(relpath, held=("x",))
-    store.write(photo_id, b"\xff\xd8 other", ".jpg")
+    store.write(thumbnail_relpath(photo_id, ".jpg"), b"\xff\xd8 other")
     second = store.read(relpath, held=("x",))
     assert first is not None
     assert second is not None
@@ -115,7 +115,7 @@ def test_new_content_under_the_same_name_has_a_new_etag(store: ThumbnailStore) -
 
 
 def test_unknown_and_escaping_paths_read_as_nothing(store: ThumbnailStore) -> None:
-    folder = store.write(uuid.uuid4(), JPEG, ".jpg")[:2]
+    folder = store.write(thumbnail_relpath(uuid.uuid4(), ".jpg"), JPEG)[:2]
     too_long = f"{folder}/{'x' * 300}.jpg"  # in a folder that exists: a name the filesystem refuses
     for path in (
         "ab/nothing.jpg",
@@ -131,11 +131,11 @@ def test_unknown_and_escaping_paths_read_as_nothing(store: ThumbnailStore) -> No
 
 def test_remove_keeps_only_the_named_thumbnail_and_touches_no_other_photo(store: ThumbnailStore) -> None:
     photo_id, other = uuid.uuid4(), uuid.uuid4()
-    jpeg = store.write(photo_id, JPEG, ".jpg")
-    webp = store.write(photo_id, WEBP, ".webp")
-    others = store.write(other, JPEG, ".jpg")
+    jpeg = store.write(thumbnail_relpath(photo_id, ".jpg"), JPEG)
+    webp = store.write(thumbnail_relpath(photo_id, ".webp"), WEBP)
+    others = store.write(thumbnail_relpath(other, ".jpg"), JPEG)
 
-    store.remove(photo_id, keep=webp)
+    store.remove(photo_id, keep=(webp,))
     assert (_content(store, jpeg), _content(store, webp)) == (None, WEBP)
 
     store.remove(photo_id)
@@ -150,7 +150,7 @@ def test_objects_are_keyed_under_the_prefix_with_their_media_type_and_cache_cont
     bucket = bucket_env["THUMBS_BUCKET"]
     store = BucketStore(bucket, prefix="/thumbs")  # a prefix is a folder, slashes or not
     photo_id = uuid.uuid4()
-    relpath = store.write(photo_id, WEBP, ".webp")
+    relpath = store.write(thumbnail_relpath(photo_id, ".webp"), WEBP)
 
     assert s3_server.objects(bucket) == {f"thumbs/{relpath}": WEBP}
     head = make_client().head_object(Bucket=bucket, Key=f"thumbs/{relpath}")
@@ -167,7 +167,7 @@ def test_an_unreachable_store_is_an_outage_at_check_and_at_write(
     with pytest.raises(StorageError, match=re.escape("127.0.0.1:9")) as at_check:
         store.check()
     with pytest.raises(StorageError, match="could not write") as at_write:
-        store.write(uuid.uuid4(), JPEG, ".jpg")
+        store.write(thumbnail_relpath(uuid.uuid4(), ".jpg"), JPEG)
 
     for error in (at_check.value, at_write.value):
         failure = classify(error)
@@ -222,7 +222,7 @@ def test_a_throttling_or_failing_store_is_an_outage(
     faulty_s3.answers.update(dict.fromkeys(("GET", "PUT", "HEAD", "DELETE"), (status, code)))
     store = BucketStore("thumbs")
     with pytest.raises(StorageError, match=said) as refused:
-        store.write(uuid.uuid4(), JPEG, ".jpg")
+        store.write(thumbnail_relpath(uuid.uuid4(), ".jpg"), JPEG)
     with pytest.raises(StorageError):
         store.check()
     assert code in str(refused.value) or str(status) in str(refused.value)
@@ -236,7 +236,7 @@ def test_one_thumbnail_the_store_refuses_counts_against_the_photo_not_as_an_outa
     store = BucketStore("thumbs")
 
     with pytest.raises(ThumbnailRefused, match="InvalidArgument") as refused:
-        store.write(uuid.uuid4(), JPEG, ".jpg")
+        store.write(thumbnail_relpath(uuid.uuid4(), ".jpg"), JPEG)
 
     failure = classify(refused.value)
     assert failure.transient, "retried, within the photo's budget"
@@ -252,7 +252,7 @@ def test_after_a_failed_write_check_probes_with_a_write_until_one_succeeds(
     faulty_s3.answers["PUT"] = (503, "SlowDown")
     store = BucketStore("thumbs", prefix=PREFIX)
     with pytest.raises(StorageError):
-        store.write(uuid.uuid4(), JPEG, ".jpg")
+        store.write(thumbnail_relpath(uuid.uuid4(), ".jpg"), JPEG)
 
     with pytest.raises(StorageError, match=r"could not write .*probe"):
         store.check()
@@ -275,7 +275,7 @@ def test_an_endpoint_that_is_no_url_is_said_plainly_and_is_an_outage(
 
     store.start()
     with pytest.raises(StorageError, match="could not make a client") as refused:
-        store.write(uuid.uuid4(), JPEG, ".jpg")
+        store.write(thumbnail_relpath(uuid.uuid4(), ".jpg"), JPEG)
 
     assert classify(refused.value).outage
     assert any("not a url" in record.getMessage() for record in caplog.records)
@@ -305,7 +305,7 @@ def test_wrong_credentials_or_a_missing_bucket_are_said_plainly(
     with pytest.raises(StorageError, match=said):
         store.check()
     with pytest.raises(StorageError):
-        store.write(uuid.uuid4(), JPEG, ".jpg")
+        store.write(thumbnail_relpath(uuid.uuid4(), ".jpg"), JPEG)
     assert any(
         "unusable" in record.getMessage() and bucket in record.getMessage() for record in caplog.records
     )
@@ -317,7 +317,7 @@ def test_after_a_failed_write_to_a_missing_bucket_check_waits_until_it_exists(
     bucket = f"{bucket_env['THUMBS_BUCKET']}-later"
     store = BucketStore(bucket, prefix=PREFIX)
     with pytest.raises(StorageError):
-        store.write(uuid.uuid4(), JPEG, ".jpg")
+        store.write(thumbnail_relpath(uuid.uuid4(), ".jpg"), JPEG)
     with pytest.raises(StorageError, match="does not exist"):
         store.check()
 

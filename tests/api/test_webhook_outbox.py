@@ -14,7 +14,7 @@ from peewee import Database
 from config import Config
 from pipeline import claims
 from tests.api.test_claim_budget import MAX_CRASHES, crash
-from tests.support.data import insert_photo, kept_and_counted
+from tests.support.data import complete_with, insert_photo, kept_and_counted
 from tests.support.webhook_events import events_of
 from webhooks import outbox
 
@@ -26,7 +26,7 @@ def no_events(database: Database) -> None:
 
 def _complete(database: Database, photo_id: str) -> None:
     database.execute_sql("UPDATE photos SET status = 'processing' WHERE uuid = %s", (photo_id,))
-    assert claims.complete(database, uuid.UUID(photo_id), relpath="ab/x.jpg", width=320, height=240)
+    assert complete_with(database, photo_id, relpath="ab/x.jpg", width=320, height=240)
 
 
 def test_completing_a_photo_writes_one_event_with_its_thumbnail(database: Database) -> None:

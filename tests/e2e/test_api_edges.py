@@ -27,6 +27,7 @@ from api.metrics import METHODS
 from harness.polling import wait_until
 from harness.service_processes import BIN, ServiceProcess, free_port, running
 from pipeline.folder_store import FolderStore
+from pipeline.storage import thumbnail_relpath
 from tests.e2e.reliability import fault
 from tests.support.data import insert_photo
 
@@ -336,7 +337,7 @@ def test_a_thumbnail_through_gunicorn_is_cached_a_minute_then_revalidated_by_its
     photo_id = uuid.uuid4()
     store = FolderStore(thumbs_dir)
     # A file without a row, in the run's THUMBS_DIR: removed whatever the outcome.
-    relpath = store.write(photo_id, b"\xff\xd8 thumbnail A", ".jpg")
+    relpath = store.write(thumbnail_relpath(photo_id, ".jpg"), b"\xff\xd8 thumbnail A")
     try:
         first = requests.get(f"{api}/thumbs/{relpath}", timeout=ANSWER_TIMEOUT_S)
         assert first.status_code == 200
@@ -346,7 +347,9 @@ def test_a_thumbnail_through_gunicorn_is_cached_a_minute_then_revalidated_by_its
             requests.get(f"{api}/thumbs/{relpath}", headers=etag, timeout=ANSWER_TIMEOUT_S).status_code == 304
         )
 
-        store.write(photo_id, b"\xff\xd8 thumbnail B", ".jpg")  # processed again: the same name
+        store.write(
+            thumbnail_relpath(photo_id, ".jpg"), b"\xff\xd8 thumbnail B"
+        )  # processed again: the same name
         again = requests.get(f"{api}/thumbs/{relpath}", headers=etag, timeout=ANSWER_TIMEOUT_S)
         assert again.status_code == 200
         assert again.content == b"\xff\xd8 thumbnail B"

@@ -18,6 +18,7 @@ from harness.s3server import S3Server
 from pipeline.bucket_store import BucketStore
 from pipeline.folder_store import FolderStore
 from pipeline.s3_client import make_client
+from pipeline.storage import thumbnail_relpath
 from tests.support.commands import service_command
 
 PREFIX = "thumbs/"
@@ -46,7 +47,9 @@ def _thumbnails(folder: Path, count: int) -> dict[str, bytes]:
     written = {}
     for n in range(count):
         data, extension = (b"\xff\xd8 jpeg %d" % n, ".jpg") if n % 3 else (b"RIFF webp %d" % n, ".webp")
-        written[store.write(_photo_id(f"{n + 16:02x}"), data * (n + 1), extension)] = data * (n + 1)
+        written[store.write(thumbnail_relpath(_photo_id(f"{n + 16:02x}"), extension), data * (n + 1))] = (
+            data * (n + 1)
+        )
     return written
 
 
@@ -134,7 +137,7 @@ def test_thumbnails_the_bucket_refuses_are_counted_named_and_fail_the_run(
 def test_a_bucket_refusing_everything_stops_the_run_early(env: dict[str, str], s3_server: S3Server) -> None:
     store = FolderStore(Path(env["THUMBS_DIR"]))
     for _ in range(400):
-        store.write(_photo_id("ab"), b"\xff\xd8 jpeg", ".jpg")
+        store.write(thumbnail_relpath(_photo_id("ab"), ".jpg"), b"\xff\xd8 jpeg")
     make_client().put_object(Bucket=env["THUMBS_BUCKET"], Key=PREFIX + "ab", Body=b"in the way")
 
     result = _run(env, "--threads", "32")  # each refusal is retried once, after a pause

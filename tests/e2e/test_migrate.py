@@ -100,8 +100,8 @@ def test_make_db_migrate_upgrades_the_original_schema_keeping_every_row_and_is_i
     )
     _query(
         original_database,
-        "INSERT INTO photo_thumbnails (photo_uuid, width, height, url)"
-        " SELECT uuid, 320, 240, 'x.jpg' FROM photos WHERE url LIKE '%b.jpg' RETURNING uuid",
+        "INSERT INTO photo_thumbnails (photo_uuid, preset, format, width, height, url)"
+        " SELECT uuid, 'thumb', 'jpeg', 320, 240, 'x.jpg' FROM photos WHERE url LIKE '%b.jpg' RETURNING uuid",
     )
     assert _counts_agree(original_database), "and kept by the triggers"
 

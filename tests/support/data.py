@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
+import uuid
 from typing import Any
 
 from peewee import Database
+
+from pipeline import completion
+from pipeline.camera_facts import CameraFacts
+from pipeline.formats import JPEG
+from pipeline.placeholder import Placeholder
+from pipeline.renditions import Rendered, Rendition, SourceFacts
 
 
 def insert_photo(db: Database, url: str = "http://127.0.0.1:9/photo.jpg", status: str = "pending") -> str:
@@ -54,3 +62,24 @@ def kept_and_counted(db: Database) -> tuple[dict[str, int], dict[str, int]]:
     """The counts the triggers keep, and count(*) by status, of one snapshot."""
     kept, counted = db.execute_sql(KEPT_AND_COUNTED).fetchone()
     return dict(kept), dict(counted)
+
+
+def one_rendition(*, width: int, height: int, data: bytes = b"\xff\xd8 rendition") -> Rendered:
+    """What the image work gives for a photo rendered as one `thumb` JPEG of `data` (tests of the
+    database steps, which do not look at pixels)."""
+    rendition = Rendition("thumb", JPEG, width, height, data, hashlib.sha256(data).hexdigest())
+    facts = SourceFacts(
+        width=width * 4,
+        height=height * 4,
+        format="JPEG",
+        bytes=len(data) * 100,
+        has_alpha=False,
+        orientation=1,
+        camera=CameraFacts(taken_at=None, camera_make=None, camera_model=None),
+    )
+    return Rendered((rendition,), facts, Placeholder("1QcSHQRnh493V4dIh4eXh1h4kJUI", "#808080"), 0.0, 0.0)
+
+
+def complete_with(db: Database, photo_id: str, *, relpath: str, width: int, height: int) -> bool:
+    """Complete the photo as the worker does, with one `thumb` JPEG stored at `relpath`."""
+    return completion.complete(db, uuid.UUID(photo_id), one_rendition(width=width, height=height), [relpath])

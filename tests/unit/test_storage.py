@@ -26,7 +26,7 @@ def test_the_path_comes_from_the_uuid_fanned_out_by_its_first_two_digits() -> No
 def test_write_leaves_the_final_file_and_no_temporary_one(tmp_path: Path) -> None:
     store = FolderStore(tmp_path)
     photo_id = uuid.uuid4()
-    relpath = store.write(photo_id, b"jpeg bytes", ".jpg")
+    relpath = store.write(thumbnail_relpath(photo_id, ".jpg"), b"jpeg bytes")
     assert (tmp_path / relpath).read_bytes() == b"jpeg bytes"
     assert [p.name for p in (tmp_path / relpath).parent.iterdir()] == [f"{photo_id}.jpg"]
     assert oct((tmp_path / relpath).stat().st_mode & 0o777) == oct(0o644)
@@ -35,9 +35,9 @@ def test_write_leaves_the_final_file_and_no_temporary_one(tmp_path: Path) -> Non
 def test_writing_again_replaces_the_file_atomically(tmp_path: Path) -> None:
     store = FolderStore(tmp_path)
     photo_id = uuid.uuid4()
-    relpath = store.write(photo_id, b"first", ".jpg")
+    relpath = store.write(thumbnail_relpath(photo_id, ".jpg"), b"first")
     inode = (tmp_path / relpath).stat().st_ino
-    store.write(photo_id, b"second", ".jpg")
+    store.write(thumbnail_relpath(photo_id, ".jpg"), b"second")
     assert (tmp_path / relpath).read_bytes() == b"second"
     assert (tmp_path / relpath).stat().st_ino != inode, "a new file renamed over the old, not rewritten"
 
@@ -46,15 +46,15 @@ def test_a_failed_write_raises_storage_error_and_leaves_nothing(tmp_path: Path) 
     blocker = tmp_path / "blocked"
     blocker.write_text("a file where the root folder should be")
     with pytest.raises(StorageError, match="could not write"):
-        FolderStore(blocker).write(uuid.uuid4(), b"data", ".jpg")
+        FolderStore(blocker).write(thumbnail_relpath(uuid.uuid4(), ".jpg"), b"data")
 
 
 def test_remove_deletes_every_thumbnail_of_the_photo_only(tmp_path: Path) -> None:
     store = FolderStore(tmp_path)
     photo_id, other = uuid.uuid4(), uuid.uuid4()
-    store.write(photo_id, b"a", ".jpg")
-    store.write(photo_id, b"b", ".webp")
-    kept = store.write(other, b"c", ".jpg")
+    store.write(thumbnail_relpath(photo_id, ".jpg"), b"a")
+    store.write(thumbnail_relpath(photo_id, ".webp"), b"b")
+    kept = store.write(thumbnail_relpath(other, ".jpg"), b"c")
     store.remove(photo_id)
     assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*.*")) == [kept]
 
@@ -84,7 +84,7 @@ def test_after_a_failed_write_check_refuses_until_a_probe_write_succeeds(tmp_pat
     root.write_text("a file where the folder should be: every write fails")
     store = FolderStore(root)
     with pytest.raises(StorageError):
-        store.write(uuid.uuid4(), b"data", ".jpg")
+        store.write(thumbnail_relpath(uuid.uuid4(), ".jpg"), b"data")
     with pytest.raises(StorageError, match="still refuses writes"):
         store.check()
 
