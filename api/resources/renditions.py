@@ -59,6 +59,14 @@ class Thumbs:
         else:
             self._files.on_get(req, resp, path)
 
+    def on_head(self, req: falcon.Request, resp: falcon.Response, path: str) -> None:
+        """As GET, without the body (Falcon answers 405 to HEAD unless a resource has on_head): the
+        file or object is opened for its size and the answer's headers, then closed unread."""
+        self.on_get(req, resp, path)
+        stream, resp.stream = resp.stream, None
+        if stream is not None and hasattr(stream, "close"):
+            stream.close()
+
 
 class RenditionFile:
     """Serves a photo's rendition of one preset: negotiated, or in the format its URL names."""

@@ -297,3 +297,29 @@ def test_with_api_token_the_renditions_need_it_and_no_shared_cache_keeps_them(
         assert served.status_code == 200, path
         assert served.headers["cache-control"] == "private, max-age=60, must-revalidate", path
     assert client.simulate_get(f"/thumbs/{ABSENT_PHOTO}/thumb").status_code == 401
+
+
+def test_head_answers_as_get_without_the_body(store: Store, database: Database) -> None:
+    photo_id = _photo(database, store, ("jpeg", "webp"))
+    _, relpath = _legacy_photo(database, store)
+    client = _client(store.config, database)
+
+    for path, name in [
+        (f"/thumbs/{photo_id}/thumb", "webp"),
+        (f"/thumbs/{photo_id}/thumb.jpg", "jpeg"),
+        (f"/thumbs/{relpath}", "jpeg"),
+    ]:
+        get = client.simulate_get(path, headers={"Accept": CHROME})
+        head = client.simulate_head(path, headers={"Accept": CHROME})
+        assert head.status_code == 200, path
+        assert head.content == b"", path
+        assert head.headers["content-length"] == str(len(BYTES[name])), path
+        assert head.headers["content-type"] == get.headers["content-type"], path
+        assert head.headers["etag"] == get.headers["etag"], path
+        assert head.headers.get("vary") == get.headers.get("vary"), path
+        held = client.simulate_head(path, headers={"Accept": CHROME, "If-None-Match": get.headers["etag"]})
+        assert held.status_code == 304, path
+    assert client.simulate_head(f"/thumbs/{photo_id}/sm").status_code == 404
+    assert (
+        client.simulate_head(f"/thumbs/{photo_id}/thumb", headers={"Accept": "text/html"}).status_code == 406
+    )
