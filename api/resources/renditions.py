@@ -46,7 +46,7 @@ DIGEST_ETAG_CHARS = 32
 
 
 class Thumbs:
-    """GET /thumbs/{path}: a rendition by photo and preset, or a file by its relpath."""
+    """GET and HEAD /thumbs/{path}: a rendition by photo and preset, or a file by its relpath."""
 
     def __init__(self, files: ThumbnailFile, renditions: RenditionFile) -> None:
         self._files = files
