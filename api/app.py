@@ -23,6 +23,7 @@ from api.resources.health import Health
 from api.resources.ingest import AddPhotos
 from api.resources.openapi import OpenApiDocument
 from api.resources.photos import PendingPhotos, PhotoItem, PhotoList
+from api.resources.renditions import RenditionFile, Thumbs
 from api.resources.stats import Stats
 from api.resources.thumbnails import ThumbnailFile
 from config import Config, load_config
@@ -65,7 +66,10 @@ def create_app(
     app.add_route("/photos/{photo_id}", PhotoItem(db, store, public_base_url=public_base_url))
     app.add_route("/stats", Stats())
     # With a token set, the thumbnails are not for everyone: no shared cache may keep them.
-    thumbnails = ThumbnailFile(store, private=bool(config.api_token))
+    private = bool(config.api_token)
+    # One route for the files by relpath and the renditions by photo and preset (Falcon's router
+    # cannot hold {path:path} beside fixed-depth templates): Thumbs tells them apart.
+    thumbnails = Thumbs(ThumbnailFile(store, private=private), RenditionFile(db, store, private=private))
     app.add_route(THUMBS_ROUTE + "/{path:path}", thumbnails)
     app.add_route("/healthz", Health(health_checks))
     app.add_route("/openapi.json", OpenApiDocument())
