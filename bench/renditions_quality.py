@@ -25,8 +25,6 @@ from pipeline.renditions import Qualities
 # A score this far under JPEG's still counts as "no worse": less than one step of JPEG's own
 # quality moves it at 320 px (q84 -> q85: +0.003 on the corpus).
 TOLERANCE = 0.002
-SWEEP = {"webp": range(20, 96), "avif": range(20, 81)}
-SWEEP_SIZE = 320
 FORMATS = (JPEG, WEBP, AVIF)
 
 
@@ -59,12 +57,16 @@ class Figures:
     scores: dict[tuple[int, str], float]
 
 
-def measure(images: list[list[tuple[int, Image.Image]]], qualities: Qualities) -> Figures:
-    """Every format at every size, for each file's sized images (size, image)."""
+def measure(
+    images: list[list[tuple[int, Image.Image]]],
+    qualities: Qualities,
+    formats: tuple[OutputFormat, ...] = FORMATS,
+) -> Figures:
+    """Every format of `formats` at every size, for each file's sized images (size, image)."""
     raw: dict[tuple[int, str], list[tuple[int, float]]] = {}
     for sized in images:
         for size, image in sized:
-            for fmt in FORMATS:
+            for fmt in formats:
                 raw.setdefault((size, fmt.name), []).append(score(image, fmt, qualities))
     return Figures(
         {key: setup.median([float(b) for b, _ in values]) for key, values in raw.items()},
@@ -72,29 +74,9 @@ def measure(images: list[list[tuple[int, Image.Image]]], qualities: Qualities) -
     )
 
 
-def sweep(images: list[Image.Image], name: str) -> dict[int, tuple[float, float]]:
-    """For each quality of SWEEP[name]: median bytes and mean SSIM over `images` in format `name`."""
-    fmt = {"webp": WEBP, "avif": AVIF}[name]
-    out = {}
-    for quality in SWEEP[name]:
-        qualities = dataclasses.replace(setup.QUALITIES, **{name: quality})
-        scored = [score(image, fmt, qualities) for image in images]
-        out[quality] = (setup.median([float(b) for b, _ in scored]), sum(s for _, s in scored) / len(scored))
-    return out
-
-
-def matching(swept: dict[int, tuple[float, float]], reference: float) -> int | None:
-    """The lowest quality from which every higher one scores at least `reference`."""
-    found = None
-    for quality in sorted(swept, reverse=True):
-        if swept[quality][1] < reference:
-            break
-        found = quality
-    return found
-
-
-def run(section: Section) -> dict[str, int | None]:
-    """Bytes and scores at today's qualities, the sweep at 320 px; the qualities matching JPEG's."""
+def run(section: Section) -> tuple[list[list[tuple[int, Image.Image]]], Figures]:
+    """Bytes and scores at today's qualities: the table and the target row; the sized images of
+    each file, and the figures (for bench/renditions_sweep.py)."""
     data = setup.load()
     images = [[(p.size, image) for p, image in setup.sized(blob, setup.ALL_SIZES)] for blob in data]
     today = measure(images, setup.QUALITIES)
@@ -137,56 +119,4 @@ def run(section: Section) -> dict[str, int | None]:
             f"JPEG q{q.jpeg}, WebP q{q.webp}, AVIF q{q.avif}",
         )
     )
-    found = _sweep_section(section, [dict(sized)[SWEEP_SIZE] for sized in images], today)
-    if found["webp"] is not None and found["avif"] is not None:
-        _at(section, images, today, dataclasses.replace(q, webp=found["webp"], avif=found["avif"]))
-    return found
-
-
-def _at(section: Section, images: list[list[tuple[int, Image.Image]]], today: Figures, q: Qualities) -> None:
-    """Every preset again at the qualities the sweep found: bytes and SSIM against JPEG's."""
-    at = measure(images, q)
-    rows = []
-    for size in sorted({size for size, _ in at.bytes}, reverse=True):
-        for name in ("webp", "avif"):
-            nbytes, value = at.bytes[(size, name)], at.scores[(size, name)]
-            jpeg_bytes, jpeg_score = today.bytes[(size, "jpeg")], today.scores[(size, "jpeg")]
-            rows.append(
-                [
-                    str(size),
-                    name,
-                    f"{nbytes:,.0f}",
-                    f"{nbytes / jpeg_bytes:.2f}",
-                    f"{value - jpeg_score:+.4f}",
-                ]
-            )
-    section.body += [
-        f"At those qualities (WebP q{q.webp}, AVIF q{q.avif}) at every preset, against JPEG q{q.jpeg}:",
-        "",
-    ]
-    section.table(["preset px", "format", "median bytes", "÷ JPEG", "SSIM − JPEG's"], rows)
-
-
-def _sweep_section(section: Section, images: list[Image.Image], today: Figures) -> dict[str, int | None]:
-    """The quality sweep at SWEEP_SIZE: the lowest WebP and AVIF qualities scoring JPEG's SSIM."""
-    jpeg_bytes, jpeg_score = today.bytes[(SWEEP_SIZE, "jpeg")], today.scores[(SWEEP_SIZE, "jpeg")]
-    found: dict[str, int | None] = {}
-    rows = []
-    for name in ("webp", "avif"):
-        swept = sweep(images, name)
-        found[name] = matching(swept, jpeg_score)
-        for quality, (nbytes, value) in swept.items():
-            mark = " ← lowest matching JPEG" if quality == found[name] else ""
-            if quality % 5 == 0 or mark:
-                rows.append(
-                    [name, f"{quality}{mark}", f"{nbytes:,.0f}", f"{nbytes / jpeg_bytes:.2f}", f"{value:.4f}"]
-                )
-    section.body += [
-        f"Quality sweep at {SWEEP_SIZE} px (every quality of WebP {SWEEP['webp'].start}-"
-        f"{SWEEP['webp'].stop - 1} and AVIF {SWEEP['avif'].start}-{SWEEP['avif'].stop - 1} was "
-        f"encoded; every fifth is shown, and the lowest from which every higher quality scores at "
-        f"least JPEG q{setup.QUALITIES.jpeg}'s SSIM, {jpeg_score:.4f}, at {jpeg_bytes:,.0f} bytes):",
-        "",
-    ]
-    section.table(["format", "quality", "median bytes", "÷ JPEG", "SSIM"], rows)
-    return found
+    return images, today
