@@ -29,6 +29,13 @@ def _thumbnail(quick: bool) -> Section:
     return thumbnails.run(quick=quick)
 
 
+def _renditions(quick: bool) -> Section:
+    """The renditions suite (issue 19: sizes x formats against today's thumbnail; scikit-image)."""
+    from bench import renditions
+
+    return renditions.run(quick=quick)
+
+
 def _memory(quick: bool) -> Section:
     """The peak-RSS suite (Pillow only: runs where the libvips baselines are not installed)."""
     from bench import rss
@@ -95,6 +102,7 @@ def _api(quick: bool) -> Section:
 SUITES: dict[str, Callable[[bool], Section]] = {
     "thumbnail": _thumbnail,
     "memory": _memory,
+    "renditions": _renditions,
     "system": _system,
     "scale": _scale,
     "storage": _storage,
