@@ -24,7 +24,7 @@ from harness.imageserver import ImageServer
 from harness.polling import wait_until
 from harness.service_processes import REPO, ServiceProcess, start_worker
 from pipeline.locks import lock_key
-from tests.support.data import kept_and_counted
+from tests.support.data import DEFAULT_RENDITIONS, kept_and_counted
 
 SUMMARY = REPO / "test-artifacts" / "reliability-summary.json"
 TERMINAL = ("completed", "failed")
@@ -55,7 +55,8 @@ def expect(photo_id: str, status: str) -> str:
 
 def audit(database: Database, module: str, image_server: ImageServer) -> dict[str, int]:
     """Check every followed photo: none lost (still pending), none stuck ('processing'), none with
-    a thumbnail row more than it should have (one if completed, none if failed); record figures,
+    a rendition row more or less than it should have (DEFAULT_RENDITIONS if completed, none if
+    failed); record figures,
     the most downloads of one photo's source among them."""
     figures: Counter[str] = Counter()
     problems = []
@@ -72,10 +73,10 @@ def audit(database: Database, module: str, image_server: ImageServer) -> dict[st
         figures["photos"] += 1
         figures["lost"] += status in ("pending", "missing")
         figures["stuck"] += status == "processing"
-        figures["duplicate_rows"] += max(0, rows - 1)
+        figures["duplicate_rows"] += max(0, rows - DEFAULT_RENDITIONS)
         figures["wrong_outcome"] += status != expected
-        if status != expected or rows != (1 if expected == "completed" else 0):
-            problems.append(f"{photo_id}: {status} with {rows} thumbnail rows, expected {expected}")
+        if status != expected or rows != (DEFAULT_RENDITIONS if expected == "completed" else 0):
+            problems.append(f"{photo_id}: {status} with {rows} rendition rows, expected {expected}")
     counts, counted = kept_and_counted(database)
     if counts != counted:
         problems.append(f"photo_counts {counts} differ from count(*) {counted}")
@@ -165,6 +166,13 @@ def lock_held(database: Database, photo_id: str) -> bool:
 
 
 def thumbnail_files(thumbs_dir: Path, photo_id: str) -> list[Path]:
-    """Every file of the photo below THUMBS_DIR, finished or temporary."""
+    """Every file of the photo below THUMBS_DIR, finished or temporary: its renditions (in its
+    own folder) and its thumbnail from before renditions."""
     folder = thumbs_dir / photo_id[:2]
-    return sorted(folder.glob(f"{photo_id}.*")) + sorted(folder.glob(f".{photo_id}.*"))
+    legacy = sorted(folder.glob(f"{photo_id}.*")) + sorted(folder.glob(f".{photo_id}.*"))
+    return legacy + sorted(path for path in (folder / photo_id).glob("*") if path.is_file())
+
+
+def rendition_paths(thumbs_dir: Path, row: dict[str, Any]) -> list[Path]:
+    """The files the photo's rows (photo_row's "renditions") name, in thumbnail_files' order."""
+    return sorted(thumbs_dir / url for *_, url in row["renditions"])

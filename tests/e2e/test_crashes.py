@@ -31,11 +31,12 @@ from tests.e2e.reliability import (
     fresh_worker,
     hold,
     lock_held,
+    rendition_paths,
     running,
     thumbnail_files,
     wait_for_workers,
 )
-from tests.support.data import insert_photo, photo_row, status_of
+from tests.support.data import DEFAULT_RENDITIONS, insert_photo, photo_row, status_of
 from tests.support.images import photo_bytes
 
 # Every photo the module follows is audited at its end (tests/e2e/conftest.py).
@@ -55,12 +56,13 @@ def in_flight(image_server: ImageServer, path: str, hits: int = 1) -> None:
 
 
 def assert_one_thumbnail(database: Database, thumbs_dir: Path, photo_id: str) -> dict[str, Any]:
-    """Completed, with exactly one thumbnail row and one file, and no temporary file."""
+    """Completed, with exactly one row per rendition and one file each (the seed's thumbnail one
+    of them), and no temporary file."""
     row = photo_row(database, photo_id)
     assert row["status"] == "completed"
     assert len(row["thumbnails"]) == 1, row["thumbnails"]
-    [(_, _, relpath)] = row["thumbnails"]
-    assert thumbnail_files(thumbs_dir, photo_id) == [thumbs_dir / relpath]
+    assert len(row["renditions"]) == DEFAULT_RENDITIONS, row["renditions"]
+    assert thumbnail_files(thumbs_dir, photo_id) == rendition_paths(thumbs_dir, row)
     return row
 
 

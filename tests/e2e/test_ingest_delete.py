@@ -21,7 +21,7 @@ from harness.polling import wait_until
 from harness.service_processes import ServiceProcess, start_api
 from tests.e2e.conftest import wait_for_status
 from tests.e2e.reliability import fresh_worker, hold, lock_held, running, thumbnail_files
-from tests.support.data import kept_and_counted, photo_row
+from tests.support.data import DEFAULT_RENDITIONS, kept_and_counted, photo_row
 from tests.support.images import photo_bytes
 
 RACE_PHOTOS = 80
@@ -116,7 +116,7 @@ def test_a_photo_the_worker_is_processing_is_a_409_then_deleted_once_done(
     assert busy.json()["title"] == "Photo being processed"
     gate.set()
     wait_for_status(database, photo_id, "completed")
-    assert len(thumbnail_files(own_thumbs, photo_id)) == 1
+    assert len(thumbnail_files(own_thumbs, photo_id)) == DEFAULT_RENDITIONS
 
     # The worker lets go of the photo just after committing it.
     wait_until(lambda: not lock_held(database, photo_id), message="the worker let go of the photo")
@@ -179,8 +179,9 @@ def test_deletes_racing_the_worker_never_leave_a_row_without_its_file_nor_a_file
     for photo_id in kept:
         row = photo_row(database, photo_id)
         assert row["status"] == "completed"
-        (thumbnail,) = row["thumbnails"]
-        assert [p.name for p in thumbnail_files(own_thumbs, photo_id)] == [Path(thumbnail[2]).name]
+        assert len(row["renditions"]) == DEFAULT_RENDITIONS
+        names = sorted(Path(url).name for *_, url in row["renditions"])
+        assert [p.name for p in thumbnail_files(own_thumbs, photo_id)] == names
     files = {str(path.relative_to(own_thumbs)) for path in own_thumbs.rglob("*") if path.is_file()}
     rows = {str(url) for (url,) in database.execute_sql("SELECT url FROM photo_thumbnails").fetchall()}
     assert files <= rows, "every file below THUMBS_DIR has its row"

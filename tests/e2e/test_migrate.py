@@ -92,6 +92,10 @@ def test_make_db_migrate_upgrades_the_original_schema_keeping_every_row_and_is_i
         ("height", "smallint", "NO"),
         ("url", "text", "NO"),
         ("created_at", "timestamp with time zone", "NO"),
+        ("preset", "text", "NO"),
+        ("format", "text", "NO"),
+        ("bytes", "integer", "YES"),
+        ("digest", "text", "YES"),
     ]
     # The new statuses are usable, and the thumbnails table takes rows with a generated uuid.
     _query(

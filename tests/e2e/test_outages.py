@@ -29,11 +29,12 @@ from tests.e2e.reliability import (
     fresh_worker,
     hold,
     lock_held,
+    rendition_paths,
     running,
     thumbnail_files,
     wait_for_workers,
 )
-from tests.support.data import insert_photo, photo_row, status_of
+from tests.support.data import DEFAULT_RENDITIONS, insert_photo, photo_row, status_of
 from tests.support.images import photo_bytes
 from tests.support.tcpproxy import TcpProxy
 
@@ -86,8 +87,8 @@ def health(api: str) -> tuple[int, dict[str, Any]]:
 def assert_completed_once(database: Database, thumbs_dir: Path, photo_id: str) -> None:
     row = photo_row(database, photo_id)
     assert row["status"] == "completed", row
-    [(_, _, relpath)] = row["thumbnails"]
-    assert thumbnail_files(thumbs_dir, photo_id) == [thumbs_dir / relpath]
+    assert len(row["renditions"]) == DEFAULT_RENDITIONS, row["renditions"]
+    assert thumbnail_files(thumbs_dir, photo_id) == rendition_paths(thumbs_dir, row)
 
 
 def test_rabbitmq_outage_the_api_answers_503_claims_nothing_and_both_recover_without_a_restart(

@@ -30,6 +30,7 @@ from tests.e2e.reliability import (
     fault,
     fresh_worker,
     hold,
+    rendition_paths,
     running,
     thumbnail_files,
     wait_for_workers,
@@ -268,8 +269,8 @@ def test_a_full_thumbnail_disk_is_an_outage_photos_wait_without_downloading_and_
         wait_until(lambda: requests.get(f"{api}/healthz", timeout=30).status_code == 200, timeout=30)
     assert [image_server.hits(path) for _, path, _ in made] == [1, 1, 1]
     for photo_id in photo_ids:
-        [(_, _, relpath)] = photo_row(database, photo_id)["thumbnails"]
-        assert thumbnail_files(small_disk, photo_id) == [small_disk / relpath]
+        row = photo_row(database, photo_id)
+        assert thumbnail_files(small_disk, photo_id) == rendition_paths(small_disk, row)
 
 
 # --- 7. no file without its row ----------------------------------------------------------------
@@ -301,7 +302,7 @@ def test_a_photo_deleted_while_it_is_processed_leaves_no_file(
     assert thumbnail_files(thumbs_dir, photo_id) == []
 
 
-def test_a_thumbnail_of_another_format_on_reprocessing_replaces_the_old_file(
+def test_renditions_of_another_format_on_reprocessing_replace_the_old_files(
     held_env: dict[str, str],
     log_dir: Path,
     database: Database,
@@ -314,17 +315,19 @@ def test_a_thumbnail_of_another_format_on_reprocessing_replaces_the_old_file(
     with running(fresh_worker(held_env, log_dir)):
         actors_package.process_photo.send(photo_id)
         wait_for_status(database, photo_id, "completed")
-        assert [file.suffix for file in thumbnail_files(thumbs_dir, photo_id)] == [".jpg"]
+        first = thumbnail_files(thumbs_dir, photo_id)
+        assert sorted(file.suffix for file in first) == [".jpg", ".jpg", ".webp", ".webp"]
 
-        # The source now has transparency (a WebP thumbnail), and an operator processes it again.
+        # The source now has transparency (PNG in JPEG's place), and an operator processes it again.
         transparent = (Path(__file__).parents[1] / "corpus" / "pil123rgba.png").read_bytes()
         image_server.image(path, transparent, content_type="image/png")
         database.execute_sql("UPDATE photos SET status = 'pending' WHERE uuid = %s", (photo_id,))
         actors_package.process_photo.send(photo_id)
         wait_until(
-            lambda: photo_row(database, photo_id)["thumbnails"][0][2].endswith(".webp"),
+            lambda: photo_row(database, photo_id)["thumbnails"][0][2].endswith(".png"),
             timeout=60,
-            message="re-processed as WebP",
+            message="re-processed with PNG",
         )
-    [(_, _, relpath)] = photo_row(database, photo_id)["thumbnails"]
-    assert thumbnail_files(thumbs_dir, photo_id) == [thumbs_dir / relpath]
+    row = photo_row(database, photo_id)
+    assert thumbnail_files(thumbs_dir, photo_id) == rendition_paths(thumbs_dir, row)
+    assert not set(first) & set(thumbnail_files(thumbs_dir, photo_id)), "none of the old files is left"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import uuid
 from pathlib import Path
 from typing import Any
@@ -36,10 +37,19 @@ def test_a_posted_photo_becomes_a_thumbnail_file_a_row_and_completed(
     row = photo_row(database, photo_id)
     [(width, height, relpath)] = row["thumbnails"]
     assert (width, height) == (320, 213)
-    assert relpath == f"{photo_id[:2]}/{photo_id}.jpg"
+    assert re.fullmatch(rf"{photo_id[:2]}/{photo_id}/thumb\.[0-9a-f]{{12}}\.jpg", relpath)
     with Image.open(thumbs_dir / relpath) as thumbnail:
         assert thumbnail.format == "JPEG"
         assert thumbnail.size == (320, 213)
+    # And the other renditions of the default set: sm, and both in WebP.
+    assert [(p, f, w, h) for p, f, w, h, _ in row["renditions"]] == [
+        ("sm", "jpeg", 160, 107),
+        ("sm", "webp", 160, 107),
+        ("thumb", "jpeg", 320, 213),
+        ("thumb", "webp", 320, 213),
+    ]
+    for *_, url in row["renditions"]:
+        assert (thumbs_dir / url).is_file()
     assert row["failure_reason"] is None
     assert not list(thumbs_dir.glob("**/.*.tmp"))
 

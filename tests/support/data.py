@@ -24,8 +24,15 @@ def insert_photo(db: Database, url: str = "http://127.0.0.1:9/photo.jpg", status
     )
 
 
+# The renditions of a photo at the default RENDITIONS and RENDITION_FORMATS: sm and thumb, each
+# in the base format (JPEG, or PNG with transparency) and WebP.
+DEFAULT_RENDITIONS = 4
+
+
 def photo_row(db: Database, photo_id: str) -> dict[str, Any]:
-    """The photo's columns, and its thumbnail rows under "thumbnails"."""
+    """The photo's columns; under "thumbnails" its seed's thumbnail rows (preset `thumb` in the
+    base format, JPEG or PNG, or any format for a row made before renditions) as (width, height,
+    url), and under "renditions" every row as (preset, format, width, height, url)."""
     cursor = db.execute_sql(
         "SELECT uuid::text, url, status::text, attempts, crashes, attempt_open, failure_reason,"
         " claimed_at, queued_at"
@@ -34,9 +41,16 @@ def photo_row(db: Database, photo_id: str) -> dict[str, Any]:
     )
     names = [column[0] for column in cursor.description]
     row = dict(zip(names, cursor.fetchone(), strict=True))
-    row["thumbnails"] = db.execute_sql(
-        "SELECT width, height, url FROM photo_thumbnails WHERE photo_uuid = %s", (photo_id,)
+    row["renditions"] = db.execute_sql(
+        "SELECT preset, format, width, height, url FROM photo_thumbnails WHERE photo_uuid = %s"
+        " ORDER BY width, preset, format",
+        (photo_id,),
     ).fetchall()
+    row["thumbnails"] = [
+        (width, height, url)
+        for preset, fmt, width, height, url in row["renditions"]
+        if preset == "thumb" and (fmt in ("jpeg", "png") or "/" not in url[3:])
+    ]
     return row
 
 
