@@ -24,6 +24,9 @@ Choosing:
   and iOS 16 on);
 - the base formats (JPEG; PNG for photos with transparency) take the weight of their own type,
   or else of `image/*`, or else of `*/*`;
+- a photo with no base format (one completed before renditions with transparency has only a
+  WebP thumbnail) lets the wildcards reach what it has: `*/*` gets that WebP, as
+  `/thumbs/{url}` gives it, rather than a 406;
 - the highest weight above 0 wins; at equal weight AVIF, then WebP, then PNG, then JPEG (the
   smaller file first; the order of the header's members, which RFC 9110 gives no meaning, is
   not looked at). Chrome, Firefox and Safari's image requests thus get AVIF when there is one;
@@ -43,6 +46,8 @@ from pipeline.formats import FORMATS
 
 # Formats sent only when the client names their media type.
 EXPLICIT_ONLY = frozenset({"avif", "webp"})
+# The formats every client reads: one of them is a photo's base format.
+BASE_FORMATS = ("jpeg", "png")
 # At equal weight, the first of these wins.
 PREFERENCE = ("avif", "webp", "png", "jpeg")
 # RFC 9110's token (5.6.2) and qvalue (12.4.2).
@@ -70,15 +75,19 @@ def choose_format(accept: str | None, available: Collection[str]) -> str | None:
         ranges = [MediaRange("*", "*", 1.0, has_parameters=False)]
     best: str | None = None
     best_weight = 0.0
+    has_base = any(name in available for name in BASE_FORMATS)
     for name in sorted((name for name in available if name in PREFERENCE), key=PREFERENCE.index):
-        weight = format_weight(ranges, name)
+        weight = format_weight(ranges, name, explicit_only=EXPLICIT_ONLY if has_base else frozenset())
         if weight > best_weight:
             best, best_weight = name, weight
     return best
 
 
-def format_weight(ranges: list[MediaRange], name: str) -> float:
-    """The weight `ranges` give the format `name`: that of the most specific range matching it."""
+def format_weight(
+    ranges: list[MediaRange], name: str, *, explicit_only: frozenset[str] = EXPLICIT_ONLY
+) -> float:
+    """The weight `ranges` give the format `name`: that of the most specific range matching it
+    (wildcards never reaching the formats of `explicit_only`)."""
     kind, _, subtype = FORMATS[name].media_type.partition("/")
     specificity = 0
     weight = 0.0
@@ -87,7 +96,7 @@ def format_weight(ranges: list[MediaRange], name: str) -> float:
             continue
         if media_range.type == kind and media_range.subtype == subtype:
             found = 3
-        elif name in EXPLICIT_ONLY:
+        elif name in explicit_only:
             continue
         elif media_range.type == kind and media_range.subtype == "*":
             found = 2

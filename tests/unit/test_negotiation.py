@@ -104,7 +104,7 @@ def test_each_browser_gets_the_best_format_it_names(
         ("image/png", JPEG, None),
         # Only what is available is chosen; names the negotiation does not know are never chosen.
         ("image/webp", {"webp"}, "webp"),
-        (CURL, {"webp", "avif"}, None),
+        (CURL, {"webp", "avif"}, "avif"),  # no base format: wildcards reach what there is
         (CURL, set(), None),
         (CURL, {"gif"}, None),
     ],
@@ -161,3 +161,20 @@ def test_a_header_of_thousands_of_members_is_read_only_so_far() -> None:
     accept = ",".join(["text/html"] * 10_000 + ["image/webp"])
     assert choose_format(accept, JPEG_WEBP) is None
     assert len(list(parse_accept(accept))) == 64
+
+
+@pytest.mark.parametrize(
+    ("accept", "chosen"),
+    [("*/*", "webp"), (None, "webp"), ("image/*", "webp"), (CHROME, "webp"), ("image/webp;q=0, */*", None)],
+)
+def test_a_photo_with_only_a_webp_from_before_renditions_is_served_to_wildcards(
+    accept: str | None, chosen: str | None
+) -> None:
+    """Completed before renditions with transparency: its one thumbnail is a WebP, which
+    /thumbs/{url} serves to anyone; its preset serves it to wildcards too, not a 406."""
+    assert choose_format(accept, {"webp"}) == chosen
+
+
+def test_with_a_base_format_wildcards_still_never_reach_webp() -> None:
+    assert choose_format("*/*", {"webp", "jpeg"}) == "jpeg"
+    assert choose_format("image/*", {"webp", "png"}) == "png"
