@@ -120,6 +120,7 @@ function newCard(photo) {
   card.querySelector('.uuid').title = photo.uuid;
   card.querySelector('.select').setAttribute('aria-label', `Select photo ${photo.uuid}`);
   card.querySelector('.delete').setAttribute('aria-label', `Delete photo ${photo.uuid}`);
+  card.querySelector('.details').setAttribute('aria-label', `Details of photo ${photo.uuid}`);
   const host = card.querySelector('.host');
   try {
     host.textContent = new URL(photo.url).host;

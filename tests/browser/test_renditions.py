@@ -228,7 +228,84 @@ def test_a_png_photo_with_avif_gets_an_avif_source_before_webp_and_a_png_img(
     assert str(img.get_attribute("src")).endswith(".png")
 
 
-def test_with_api_token_a_card_shows_a_rendition_fetched_with_the_token(
+def test_the_details_list_every_rendition_and_the_facts_and_close_on_escape(
+    api: str, worker: ServiceProcess, database: Database, image_server: ImageServer, page: Page
+) -> None:
+    photo = _completed_photo(api, database, image_server)
+    page.goto(f"{api}/")
+    card = page.locator(f'.card[data-uuid="{photo["uuid"]}"]')
+    expect(card).to_have_attribute("data-status", "completed")
+    button = card.locator("button.details")
+    expect(button).to_have_accessible_name(f"Details of photo {photo['uuid']}")
+
+    button.focus()
+    page.keyboard.press("Enter")  # the keyboard's way in
+    dialog = page.locator("#details")
+    expect(dialog).to_be_visible()
+    expect(page.locator("#details-body")).to_be_visible()
+    expect(page.locator("#details-uuid")).to_have_text(photo["uuid"])
+
+    rows = page.locator("#details-renditions tbody tr")
+    expect(rows).to_have_count(len(photo["renditions"]))
+    for index, rendition in enumerate(photo["renditions"]):  # smallest first, as the API lists them
+        cells = rows.nth(index).locator("td")
+        expect(cells).to_have_text(
+            [
+                rendition["preset"],
+                rendition["media_type"],
+                f"{rendition['width']} {TIMES} {rendition['height']}",
+                f"{rendition['bytes']:,} B",
+                rendition["url"].split("/")[-1],
+            ]
+        )
+        assert cells.nth(4).locator("a").get_attribute("href") == rendition["href"]
+
+    facts = photo["facts"]
+    expected = {
+        "size": f"{facts['width']} {TIMES} {facts['height']}",
+        "format": "JPEG",
+        "bytes": f"{facts['bytes']:,} B",
+        "has_alpha": "no",
+        "orientation": "1 (upright)",
+        "taken_at": "2024-05-01T12:34:56+02:00",
+        "camera_make": "Canon",
+        "camera_model": "EOS R6",
+    }
+    assert (facts["width"], facts["height"]) == (1200, 800)
+    for key, text in expected.items():
+        expect(page.locator(f'#details-facts [data-fact="{key}"] dd')).to_have_text(text)
+    expect(page.locator("#details-facts dt")).to_have_text(
+        ["Size", "Format", "Bytes", "Transparency", "Orientation", "Taken at", "Camera make", "Camera model"]
+    )
+    swatches = page.locator("#details-placeholder")
+    expect(swatches).to_contain_text(photo["placeholder"]["color"])
+    expect(swatches).to_contain_text(photo["placeholder"]["thumbhash"])
+    _wait_loaded(page, "#details-placeholder img")
+    chip = page.eval_on_selector(
+        "#details-placeholder .swatch-color", "e => getComputedStyle(e).backgroundColor"
+    )
+    assert chip == _rgb(photo["placeholder"]["color"])
+
+    # The larger image: the largest rendition there is (320 px), never blown up past it.
+    large = _wait_loaded(page, "#details-img")
+    assert large["currentSrc"].removeprefix(api) in _hrefs(photo, "webp")
+    assert large["width"] == max(r["width"] for r in photo["renditions"])
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.locator("#details").screenshot(path=ARTIFACTS / "dashboard-details.png")
+
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    assert page.evaluate("() => document.activeElement.classList.contains('details')")
+    expect(button).to_be_focused()
+
+    card.locator(".thumb-box").click()  # the image opens them too
+    expect(dialog).to_be_visible()
+    expect(rows).to_have_count(len(photo["renditions"]))
+    page.locator("#details-close").click()
+    expect(dialog).to_be_hidden()
+
+
+def test_with_api_token_a_card_and_the_details_show_a_rendition_fetched_with_the_token(
     locked_api: str, worker: ServiceProcess, database: Database, image_server: ImageServer, page: Page
 ) -> None:
     headers = {"Authorization": f"Bearer {TOKEN}"}
@@ -247,3 +324,17 @@ def test_with_api_token_a_card_shows_a_rendition_fetched_with_the_token(
     assert shown["href"] == thumb_webp["href"]
     assert (shown["width"], shown["height"]) == (SHOWN["width"], SHOWN["height"])
     expect(page.locator(f"{card} picture > source")).to_have_count(0)
+
+    page.locator(f"{card} button.details").click()
+    expect(page.locator("#details-renditions tbody tr")).to_have_count(len(photo["renditions"]))
+    large = _wait_loaded(page, "#details-img")
+    assert large["src"].startswith("blob:")
+    assert large["href"] in _hrefs(photo, "webp")
+    expect(page.locator('#details-facts [data-fact="camera_model"] dd')).to_have_text("EOS R6")
+
+    # A rendition's link cannot send the header either: it opens the file fetched with it.
+    with page.context.expect_page() as opened:
+        page.locator("#details-renditions tbody tr a").first.click()
+    tab = opened.value
+    tab.wait_for_url(re.compile(r"^blob:"))
+    assert tab.evaluate("() => document.images.length === 1 && document.images[0].naturalWidth > 0")
