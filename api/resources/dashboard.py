@@ -30,8 +30,9 @@ MEDIA_TYPES = {
 # A flat name with a known extension: no slash, no leading dot, so nothing outside STATIC_DIR.
 # Not .html: the page is served at / only, with its Content-Security-Policy.
 STATIC_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\.(?:js|css|svg|png)")
-# The page, its script and its style come from this origin only; thumbnails may be blob: URLs
-# (fetched with the token). Nothing is loaded from elsewhere, and nothing may frame the page.
+# The page, its script and its style come from this origin only; images may be blob: URLs:
+# renditions fetched with the token, and the ThumbHash placeholders (thumbHashToBlobURL, so that
+# no data: is needed). Nothing is loaded from elsewhere, and nothing may frame the page.
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob:; "
     "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"

@@ -80,33 +80,6 @@ async function eachPage(status, each) {
   } while (cursor);
 }
 
-// ---- Thumbnails -------------------------------------------------------------------------------
-// An <img src> cannot send an Authorization header. Without a token the browser loads the href
-// itself (and caches it); with one, we fetch the file with the header and show it through a
-// blob: URL, fetched once per page shown (a photo processed again shows its new one on reload).
-const blobs = new Map(); // href -> Promise of a blob: URL
-
-function thumbnailSource(href) {
-  if (!state.token) return Promise.resolve(href);
-  if (!blobs.has(href)) {
-    const loading = fetch(href, { headers: authHeaders() }).then((response) => {
-      if (!response.ok) throw new Error(`HTTP ${response.status}`);
-      return response.blob().then((blob) => URL.createObjectURL(blob));
-    });
-    loading.catch(() => blobs.delete(href)); // try again on the next refresh
-    blobs.set(href, loading);
-  }
-  return blobs.get(href);
-}
-
-function forgetBlobs(keep = new Set()) {
-  for (const [href, loading] of blobs) {
-    if (keep.has(href)) continue;
-    blobs.delete(href);
-    loading.then(URL.revokeObjectURL, () => {});
-  }
-}
-
 // ---- Rendering --------------------------------------------------------------------------------
 function renderCounts() {
   for (const key of [...STATUSES, 'total']) {
@@ -124,13 +97,21 @@ function renderPhotos() {
   if (cards.length !== grid.children.length || cards.some((card, i) => grid.children[i] !== card)) {
     grid.replaceChildren(...cards);
   }
-  if (state.token) forgetBlobs(new Set(state.photos.flatMap((p) => p.thumbnails.map((t) => t.href))));
+  for (const card of existing.values()) if (!cards.includes(card)) releaseCard(card);
+  if (state.token) forgetBlobs();
   $('empty').hidden = state.photos.length > 0;
   $('prev').disabled = state.page === 0;
   $('next').disabled = !state.next;
   $('page-label').textContent = `Page ${state.page + 1}`;
   renderSelection();
 }
+
+// A card's image is shown within this box (CSS px): style.css's .thumb-box is 160 px high and
+// the grid's columns at least 240 px wide. Its width is the `sizes` of the card's <picture>.
+const CARD_BOX = { width: 240, height: 160 };
+
+// A card leaving the page lets go of its placeholder's blob: URL.
+const releaseCard = (card) => clearPicture(card.querySelector('.thumb'));
 
 function newCard(photo) {
   const card = $('card-template').content.firstElementChild.cloneNode(true);
@@ -139,6 +120,7 @@ function newCard(photo) {
   card.querySelector('.uuid').title = photo.uuid;
   card.querySelector('.select').setAttribute('aria-label', `Select photo ${photo.uuid}`);
   card.querySelector('.delete').setAttribute('aria-label', `Delete photo ${photo.uuid}`);
+  card.querySelector('.details').setAttribute('aria-label', `Details of photo ${photo.uuid}`);
   const host = card.querySelector('.host');
   try {
     host.textContent = new URL(photo.url).host;
@@ -161,17 +143,10 @@ function updateCard(card, photo) {
   reason.hidden = !photo.failure_reason;
   reason.textContent = photo.failure_reason || '';
   const img = card.querySelector('.thumb');
-  const thumbnail = photo.thumbnails[0];
-  card.querySelector('.placeholder').textContent = thumbnail ? '' : PLACEHOLDERS[photo.status] || '';
-  img.hidden = !thumbnail;
-  if (thumbnail && img.dataset.href !== thumbnail.href) {
-    Object.assign(img.dataset, { href: thumbnail.href });
-    Object.assign(img, { width: thumbnail.width, height: thumbnail.height, alt: `Thumbnail of ${photo.url}` });
-    thumbnailSource(thumbnail.href).then(
-      (src) => img.dataset.href === thumbnail.href && (img.src = src),
-      () => delete img.dataset.href, // not loaded: the next refresh tries again
-    );
-  }
+  const shown = (photo.renditions || []).length > 0;
+  card.querySelector('.placeholder').textContent = shown ? '' : PLACEHOLDERS[photo.status] || '';
+  img.alt = shown ? `Thumbnail of ${photo.url}` : '';
+  showPicture(img, photo, CARD_BOX);
   return card;
 }
 
@@ -390,9 +365,10 @@ function useToken(token) {
   state.token = token;
   if (token) sessionStorage.setItem(TOKEN_KEY, token);
   else sessionStorage.removeItem(TOKEN_KEY);
-  forgetBlobs();
-  Object.assign(state, { needsToken: false, counts: null, photos: [] });
+  for (const card of $('grid').children) releaseCard(card);
   $('grid').replaceChildren(); // their images were loaded with the old token
+  forgetBlobs(new Set());
+  Object.assign(state, { needsToken: false, counts: null, photos: [] });
   renderCounts();
   $('token-form').hidden = true;
   refresh();

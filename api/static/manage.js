@@ -148,6 +148,7 @@ async function deletePhoto(button) {
   try {
     await api(`/photos/${uuid}`, { method: 'DELETE' });
     notice(`Deleted photo ${uuid.slice(0, 8)}.`);
+    releaseCard(card);
     card.remove();
   } catch (error) {
     if (error.status === 404) notice(`Photo ${uuid.slice(0, 8)} was already deleted.`);

@@ -138,8 +138,10 @@ def test_a_photo_is_deleted_after_a_confirm_with_its_thumbnail(
     expect(card).to_have_attribute("data-status", "completed", timeout=DONE_TIMEOUT_MS)
     # The worker lets go of the photo just after committing it.
     wait_until(lambda: not lock_held(database, photo_id), message="the worker let go of the photo")
-    files = list(thumbs_dir.glob(f"{photo_id[:2]}/{photo_id}.*"))
-    assert len(files) == 1
+    # One file per rendition, in the photo's own folder (docs/renditions.md).
+    renditions = requests.get(f"{api}/photos/{photo_id}", timeout=10).json()["renditions"]
+    files = sorted((thumbs_dir / photo_id[:2] / photo_id).iterdir())
+    assert len(files) == len(renditions) > 1
 
     asked: list[str] = []
 
@@ -152,7 +154,7 @@ def test_a_photo_is_deleted_after_a_confirm_with_its_thumbnail(
     wait_until(lambda: asked, message="the confirm shown")
     assert photo_id in asked[0]
     expect(card).to_be_visible()
-    assert files[0].is_file()
+    assert all(file.is_file() for file in files)
 
     page.once("dialog", lambda dialog: dialog.accept())
     card.locator("button.delete").click()
@@ -160,7 +162,7 @@ def test_a_photo_is_deleted_after_a_confirm_with_its_thumbnail(
     expect(page.locator("#notice")).to_have_text(f"Deleted photo {photo_id[:8]}.")
     expect(page.locator("#count-total")).to_have_text("0")
     assert _count(database) == 0
-    assert not files[0].exists()
+    assert not any(file.exists() for file in files)
 
 
 def test_deleting_a_photo_a_worker_is_processing_shows_why_not(
