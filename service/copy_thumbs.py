@@ -23,8 +23,7 @@ from uuid import UUID
 from config import Config
 from pipeline.bucket_store import BucketStore
 from pipeline.errors import StorageError
-from pipeline.formats import MEDIA_TYPES
-from pipeline.storage import RENDITION_NAME, photo_folder, thumbnail_relpath
+from pipeline.storage import RENDITION_NAME, legacy_relpaths, photo_folder
 from service.progress import ProgressBar
 
 THREADS = 8
@@ -76,14 +75,12 @@ def _is_fan_out(name: str) -> bool:
 def _is_thumbnail(folder: str, name: str) -> bool:
     """Whether `folder/name` is the name of a thumbnail; a temporary file (`.<name>.<hex>.tmp`),
     an upper-case or brace-wrapped UUID or a file in the wrong folder is not."""
-    stem, extension = os.path.splitext(name)
-    if extension not in MEDIA_TYPES:
-        return False
+    stem, _ = os.path.splitext(name)
     try:
         photo_id = UUID(stem)
     except ValueError:
         return False
-    return thumbnail_relpath(photo_id, extension) == f"{folder}/{name}"
+    return f"{folder}/{name}" in legacy_relpaths(photo_id)
 
 
 def _is_photo_folder(folder: str, name: str) -> bool:

@@ -24,7 +24,7 @@ from harness.s3server import S3Server
 from harness.service_processes import ServiceProcess, start_api, start_worker
 from harness.services import RunServices, consumers_of
 from tests.e2e.reliability import expect, fault, hold, running
-from tests.support.data import insert_photo
+from tests.support.data import DEFAULT_RENDITIONS, insert_photo
 from tests.support.images import photo_bytes
 
 # Every photo the module follows is audited at its end (tests/e2e/conftest.py).
@@ -137,17 +137,23 @@ def _logged_completions(hosts: Hosts, photo_ids: list[str]) -> list[Counter[str]
 def _assert_served_from_the_bucket(
     hosts: Hosts, database: Database, s3_server: S3Server, photo_ids: list[str]
 ) -> None:
-    """Each photo has one thumbnail row, its object is in the bucket, and the API serves it."""
+    """Each photo has its rendition rows, their objects are in the bucket, and the API serves
+    each: the seed's thumbnail (preset thumb, JPEG) by its url and by its preset."""
     objects = s3_server.objects(hosts.bucket)
     for photo_id in photo_ids:
-        [(relpath,)] = database.execute_sql(
-            "SELECT url FROM photo_thumbnails WHERE photo_uuid = %s", (photo_id,)
+        rows = database.execute_sql(
+            "SELECT preset, format, url FROM photo_thumbnails WHERE photo_uuid = %s", (photo_id,)
         ).fetchall()
+        assert len(rows) == DEFAULT_RENDITIONS
+        for _, _, relpath in rows:
+            assert PREFIX + relpath in objects, relpath
+        [relpath] = [url for preset, fmt, url in rows if (preset, fmt) == ("thumb", "jpeg")]
         served = requests.get(f"{hosts.api}/thumbs/{relpath}", timeout=ANSWER_TIMEOUT_S)
         assert served.status_code == 200, relpath
         assert served.headers["Content-Type"] == "image/jpeg"
         assert served.content == objects[PREFIX + relpath]
-        assert served.content.startswith(b"\xff\xd8")
+        by_preset = requests.get(f"{hosts.api}/thumbs/{photo_id}/thumb", timeout=ANSWER_TIMEOUT_S)
+        assert by_preset.content == served.content
 
 
 def test_two_workers_on_hosts_of_their_own_complete_every_photo_once_and_the_api_serves_each(
@@ -217,6 +223,10 @@ def test_the_s3_server_stopped_mid_batch_every_photo_still_completes_once(
 
     completions = sum(_logged_completions(hosts, photo_ids), Counter())
     assert completions == Counter(photo_ids), "every photo completed once"
-    objects = {key for key in s3_server.objects(hosts.bucket) if key.split("/")[-1][:36] in photo_ids}
-    assert len(objects) == len(photo_ids), "one object per photo"
+    objects = {
+        key
+        for key in s3_server.objects(hosts.bucket)
+        if key.split("/")[-2:-1] and key.split("/")[-2] in photo_ids
+    }
+    assert len(objects) == DEFAULT_RENDITIONS * len(photo_ids), "one object per rendition"
     _assert_served_from_the_bucket(hosts, database, s3_server, photo_ids)
