@@ -50,7 +50,10 @@ def photo_times(db: Database, started: float, asked_at: dict[str, float], failin
         "SELECT p.uuid::text, p.status::text, extract(epoch FROM p.queued_at),"
         " extract(epoch FROM p.claimed_at), extract(epoch FROM coalesce(t.created_at, p.updated_at)),"
         " split_part(coalesce(p.failure_reason, ''), ':', 1)"
+        # One row per photo: its seed's thumbnail (every rendition has the same created_at,
+        # the now() of the statement that completed it).
         " FROM photos p LEFT JOIN photo_thumbnails t ON t.photo_uuid = p.uuid"
+        " AND t.preset = 'thumb' AND t.format IN ('jpeg', 'png')"
     ).fetchall()
     times = Times()
     last = started
