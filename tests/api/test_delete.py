@@ -75,7 +75,7 @@ def _completed(
     RENDITION_FORMATS: four)."""
     photo_id = insert_photo(database, image_server.image(f"/delete-{uuid.uuid4()}.jpg", photo_bytes(64, 48)))
     assert processor.process(photo_id).result == "completed"
-    relpaths = tuple(url for _, _, url in photo_row(database, photo_id)["thumbnails"])
+    relpaths = tuple(url for *_, url in photo_row(database, photo_id)["renditions"])
     assert len(relpaths) == RENDITIONS
     return photo_id, relpaths
 

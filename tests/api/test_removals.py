@@ -90,7 +90,7 @@ def test_a_later_attempt_removes_what_an_earlier_one_left_and_its_outcome_stands
     assert outcome.result == "completed", "the outcome is logged and metered as what it is"
     row = photo_row(database, photo_id)
     assert row["status"] == "completed"
-    assert len(row["thumbnails"]) == 4, "sm and thumb, in JPEG and WebP (the defaults)"
+    assert len(row["renditions"]) == 4, "sm and thumb, in JPEG and WebP (the defaults)"
     assert "left in the store" in caplog.text
 
 
