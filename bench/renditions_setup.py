@@ -18,8 +18,8 @@ from bench import corpus
 from pipeline.camera_facts import camera_facts
 from pipeline.formats import OutputFormat
 from pipeline.presets import Preset, parse_formats, parse_renditions
-from pipeline.renditions import Qualities, encode
-from pipeline.thumbnail import decode_small, fit_within
+from pipeline.renditions import Qualities, cascade, encode
+from pipeline.thumbnail import decode_small
 
 _DEFAULTS: dict[str, Any] = {field.name: field.default for field in dataclasses.fields(config.Config)}
 RENDITIONS = str(_DEFAULTS["renditions"])  # sm:160,thumb:320
@@ -56,16 +56,7 @@ def sized(data: bytes, presets: tuple[Preset, ...]) -> list[tuple[Preset, Image.
         max_decode_mb=MAX_DECODE_MB,
         inspect=camera_facts,
     )
-    source, current = decoded.source_size, decoded.image
-    out = []
-    for preset in presets:
-        if not preset.wanted(source):
-            continue
-        target = fit_within(source, preset.size)
-        if target != current.size:
-            current = current.resize(target, Image.Resampling.LANCZOS)
-        out.append((preset, current))
-    return out
+    return cascade(decoded.image, decoded.source_size, presets)
 
 
 def encoded(image: Image.Image, fmt: OutputFormat, qualities: Qualities = QUALITIES) -> bytes:

@@ -116,15 +116,7 @@ def make_renditions(
     image = _without_idle_alpha(decoded.image)
     has_alpha = image.mode in ("RGBA", "LA")
     base = PNG if has_alpha else JPEG
-    sized: list[tuple[Preset, Image.Image]] = []
-    current = image
-    for preset in presets:  # largest first: each smaller one from the last
-        if not preset.wanted(source):
-            continue
-        target = fit_within(source, preset.size)
-        if target != current.size:
-            current = current.resize(target, Image.Resampling.LANCZOS)
-        sized.append((preset, current))
+    sized = cascade(image, source, presets)
     resized = time.perf_counter()
     outputs = (base, *(FORMATS[name] for name in formats))
     renditions = tuple(
@@ -147,6 +139,23 @@ def make_renditions(
         decode_s=resized - started,
         encode_s=time.perf_counter() - resized,
     )
+
+
+def cascade(
+    image: Image.Image, source: tuple[int, int], presets: tuple[Preset, ...]
+) -> list[tuple[Preset, Image.Image]]:
+    """Each wanted preset's image, from `image` (the source of upright size `source` decoded at
+    the largest preset): largest first, each smaller one resized from the last."""
+    sized: list[tuple[Preset, Image.Image]] = []
+    current = image
+    for preset in presets:
+        if not preset.wanted(source):
+            continue
+        target = fit_within(source, preset.size)
+        if target != current.size:
+            current = current.resize(target, Image.Resampling.LANCZOS)
+        sized.append((preset, current))
+    return sized
 
 
 def _without_idle_alpha(image: Image.Image) -> Image.Image:
