@@ -125,14 +125,8 @@ class PhotoProcessor:
         """Download, render, store and complete the claimed photo, timing each step. `first`:
         no attempt began before this one, so no other rendition of the photo is in the store."""
         self.store.check()  # a full or read-only store: wait, without downloading for nothing
-        outcome.fetched = True
-        download = self.fetcher.fetch(url)
-        outcome.bytes_downloaded = len(download.data)
-        outcome.content_type = download.content_type
-        if download.final_url != url:
-            outcome.redirected_to = download.final_url
-        outcome.timings["download"] = download.elapsed_s
-        rendered = self.render(download.data)
+        source = self._download(url, outcome)
+        rendered = self.render(source)
         outcome.timings["decode"] = rendered.decode_s
         outcome.timings["encode"] = rendered.encode_s
         mark = time.monotonic()
@@ -152,6 +146,17 @@ class PhotoProcessor:
             outcome.result = "skipped_gone"
         elif not first:
             self._remove(uuid, keep=relpaths)
+
+    def _download(self, url: str, outcome: Outcome) -> bytes:
+        """The photo's source, downloaded; what the download did goes into `outcome`."""
+        outcome.fetched = True
+        download = self.fetcher.fetch(url)
+        outcome.bytes_downloaded = len(download.data)
+        outcome.content_type = download.content_type
+        if download.final_url != url:
+            outcome.redirected_to = download.final_url
+        outcome.timings["download"] = download.elapsed_s
+        return download.data
 
     def _end_attempt(self, uuid: UUID, error: BaseException, *, fetched: bool) -> None:
         """Record that the attempt ended with `error`, so it does not count as a crash. It counts
