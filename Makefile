@@ -16,7 +16,7 @@ export ALLOW_PRIVATE_SOURCES ?= 1
 export PORT ?= 3000
 CONFIG = $(PY) -c 'from config import load_config as c; print(c().$(1))'
 
-.PHONY: help venv start s3-server db-migrate db-schema process-pending import copy-thumbs psql test lint fmt \
+.PHONY: help venv start s3-server db-migrate db-schema process-pending rerender import copy-thumbs psql test lint fmt \
         typecheck check bench clean docker-up docker-up-s3 docker-down
 
 help: ## list the targets
@@ -50,6 +50,9 @@ db-schema: $(STAMP) ## reset the database: drop it all, recreate the schema, add
 
 process-pending: $(STAMP) ## queue every pending photo (STATUS=failed to retry the failed ones)
 	$(PY) -m service process-pending --status $(or $(STATUS),pending)
+
+rerender: $(STAMP) ## queue the completed photos whose renditions differ from the settings (ARGS="--dry-run")
+	$(PY) -m service rerender $(ARGS)
 
 import: $(STAMP) ## add photos by URL from FILE=… (lines, CSV or NDJSON); ARGS="--skip-existing --process"
 	@test -n "$(FILE)" || { echo 'usage: make import FILE=urls.txt [ARGS="--skip-existing --process"]' >&2; exit 2; }

@@ -93,6 +93,12 @@ class Config:
     max_crashes: int = setting(
         3, "attempts that took the worker down (killed, out of memory) before the photo fails", low=1
     )
+    worker_lanes: str = setting(
+        "new,rerender",
+        "the lanes this host's worker serves: new (photos posted for processing, the queue "
+        "photo-processor), rerender (completed photos rendered again, photo-processor.rerender), "
+        "or both; with both, new photos always go first",
+    )
     worker_shutdown_ms: int = setting(
         1500,
         "how long a stopping worker waits for its photos in flight (the Procfile passes it to Dramatiq "
@@ -180,6 +186,11 @@ class Config:
         return parse_formats(self.rendition_formats)
 
     @property
+    def lanes(self) -> tuple[str, ...]:
+        """WORKER_LANES read (load_config has checked it)."""
+        return parse_lanes(self.worker_lanes)
+
+    @property
     def amqp_url(self) -> str:
         """AMQP_URI with the connection options the service relies on filled in."""
         return with_default_query(self.amqp_uri, AMQP_DEFAULT_OPTIONS)
@@ -211,7 +222,20 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         )
     _check_webhook(config)
     _check_renditions(config, env)
+    parse_lanes(config.worker_lanes)
     return config
+
+
+# WORKER_LANES' names (actors/lanes.py names their queues).
+LANE_NAMES = ("new", "rerender")
+
+
+def parse_lanes(text: str) -> tuple[str, ...]:
+    """WORKER_LANES as lane names, in LANE_NAMES' order; ConfigError unless at least one, all known."""
+    names = {name.strip().lower() for name in text.split(",") if name.strip()}
+    if not names or names - set(LANE_NAMES):
+        raise ConfigError(f"WORKER_LANES must name new, rerender or both (new,rerender), got {text!r}")
+    return tuple(name for name in LANE_NAMES if name in names)
 
 
 def _check_renditions(config: Config, env: Mapping[str, str]) -> None:

@@ -13,6 +13,6 @@ from config import load_config
 broker = build_broker(load_config())
 dramatiq.set_broker(broker)
 
-from actors.photos import process_photo  # noqa: E402  (after set_broker, see above)
+from actors.photos import process_photo, rerender_photo  # noqa: E402  (after set_broker, see above)
 
-__all__ = ["broker", "process_photo"]
+__all__ = ["broker", "process_photo", "rerender_photo"]

@@ -5,12 +5,13 @@ from __future__ import annotations
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.middleware import AgeLimit, CurrentMessage, ShutdownNotifications, TimeLimit
 
+from actors.lanes import NEW_QUEUE
 from actors.metrics import WorkerPrometheus
 from actors.photo_worker import PhotoWorker
 from actors.retries import PhotoRetries
 from config import Config
 
-QUEUE_NAME = "photo-processor"
+QUEUE_NAME = NEW_QUEUE  # the seed's queue: new photos (actors/lanes.py)
 
 
 def build_broker(config: Config) -> RabbitmqBroker:

@@ -82,10 +82,26 @@ class WorkerMetrics:
         self._bytes = prom.Counter(
             "photo_processor_downloaded_bytes_total", "Bytes downloaded from sources.", registry=registry
         )
+        self._rerenders = prom.Counter(
+            "photo_processor_rerenders_total",
+            "Re-render messages handled, by outcome: rerendered, skipped (current, busy, gone, not"
+            " completed), rerender_failed (given up: the photo keeps its renditions), or the error code.",
+            ["outcome"],
+            registry=registry,
+        )
 
     def attempt(self, outcome: str, *, timings: dict[str, float] | None = None, downloaded: int = 0) -> None:
         """Record one handled message."""
         self._attempts.labels(outcome).inc()
+        for stage, seconds in (timings or {}).items():
+            if stage != "total":
+                self._stage.labels(stage).observe(seconds)
+        if downloaded:
+            self._bytes.inc(downloaded)
+
+    def rerender(self, outcome: str, *, timings: dict[str, float] | None = None, downloaded: int = 0) -> None:
+        """Record one handled re-render message."""
+        self._rerenders.labels(outcome).inc()
         for stage, seconds in (timings or {}).items():
             if stage != "total":
                 self._stage.labels(stage).observe(seconds)

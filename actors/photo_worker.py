@@ -21,6 +21,8 @@ from dramatiq.middleware import Middleware
 
 import logsetup
 from actors import attempt_log
+from actors.dramatiq_private import serve_only
+from actors.lanes import queues_of
 from actors.metrics import WorkerMetrics
 from actors.retries import OUTAGE_OPTION
 from actors.side_threads import SideThreads
@@ -31,6 +33,7 @@ from pipeline.processor import PhotoProcessor
 log = logging.getLogger("actors.process_photo")
 
 ACTOR_NAME = "process_photo"
+RERENDER_ACTOR_NAME = "rerender_photo"
 # The message option counting how often a message found its photo held by another worker.
 BUSY_RECHECKS = "photo_busy_rechecks"
 
@@ -60,6 +63,10 @@ class PhotoWorker(Middleware):
     def after_process_boot(self, broker: dramatiq.Broker) -> None:
         logsetup.configure(self._config.log_format)
         self._booted = _Booted(PhotoProcessor.from_config(self._config), WorkerMetrics())
+
+    def before_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        # Before any consumer starts: the lanes of WORKER_LANES only (actors/lanes.py).
+        serve_only(worker, queues_of(self._config.lanes))
 
     def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         send_photo = broker.get_actor(ACTOR_NAME).send
@@ -125,6 +132,24 @@ class PhotoWorker(Middleware):
         elif outcome.result == "skipped_busy" and message is not None:
             self._check_again_later(message)
 
+    def handle_rerender(self, photo_id: str, message: Any) -> None:
+        """Re-render one completed photo (`message` carries it); log and meter what happened."""
+        processor, metrics = self._boot_state()
+        message_id = message.message_id if message is not None else None
+        started = time.monotonic()
+        after_outage = bool(message is not None and message.options.get(OUTAGE_OPTION))
+        try:
+            outcome = processor.rerender(photo_id, after_outage=after_outage)
+        except BaseException as error:
+            failure = classify(error)
+            metrics.rerender(failure.code)
+            attempt_log.attempt_failed(photo_id, message_id, failure, time.monotonic() - started)
+            raise
+        metrics.rerender(outcome.result, timings=outcome.timings, downloaded=outcome.bytes_downloaded)
+        attempt_log.handled(outcome, message_id)
+        if outcome.result == "skipped_busy" and message is not None:
+            self._check_again_later(message)
+
     def _check_again_later(self, message: Any) -> None:
         """Send the message again, delayed: a photo another worker holds is not done yet.
 
@@ -164,10 +189,20 @@ class PhotoWorker(Middleware):
         If the database cannot be reached now, the photo stays 'processing' and the reconciler
         queues it again once its lease expires.
         """
-        if message.actor_name != ACTOR_NAME or not message.args:
+        if message.actor_name not in (ACTOR_NAME, RERENDER_ACTOR_NAME) or not message.args:
             return
         processor, metrics = self._boot_state()
         photo_id = message.args[0]
+        if message.actor_name == RERENDER_ACTOR_NAME:
+            # The photo keeps its renditions: only its re-render failed.
+            if processor.give_up_rerender(photo_id, failure.reason):
+                metrics.rerender("rerender_failed")
+                log.warning(
+                    "Re-render given up: %s",
+                    failure.reason,
+                    extra={"photo": photo_id, "message_id": message.message_id},
+                )
+            return
         if processor.fail(photo_id, failure.reason):
             metrics.failed(failure.code)
             attempt_log.photo_failed(photo_id, message.message_id, failure.reason)

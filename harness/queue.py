@@ -1,4 +1,4 @@
-"""Reading the photo-processor queue as RabbitMQ holds it."""
+"""Reading a queue of ours (photo-processor by default) as RabbitMQ holds it."""
 
 from __future__ import annotations
 
@@ -13,13 +13,15 @@ QUEUE = "photo-processor"
 class QueueProbe:
     """Reads the photo-processor queue as RabbitMQ holds it (no worker consumes in this tier)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, queue: str = QUEUE, *, actor: str = "process_photo") -> None:
         self._connection = pika.BlockingConnection(pika.URLParameters(url))
         self._channel = self._connection.channel()
+        self._queue = queue
+        self._actor = actor
 
     def purge(self) -> None:
         """Empty the queue and its delay and dead-letter queues."""
-        for name in (QUEUE, f"{QUEUE}.DQ", f"{QUEUE}.XQ"):
+        for name in (self._queue, f"{self._queue}.DQ", f"{self._queue}.XQ"):
             try:
                 self._channel.queue_purge(name)
             except pika.exceptions.ChannelClosedByBroker:  # not declared yet
@@ -34,7 +36,7 @@ class QueueProbe:
         messages: list[tuple[pika.BasicProperties, bytes]] = []
         while True:
             try:
-                method, properties, body = self._channel.basic_get(QUEUE, auto_ack=True)
+                method, properties, body = self._channel.basic_get(self._queue, auto_ack=True)
             except pika.exceptions.ChannelClosedByBroker as error:
                 if error.reply_code != 404:
                     raise
@@ -46,15 +48,15 @@ class QueueProbe:
 
     def delete(self) -> None:
         """Delete the queue, as an operator might by hand."""
-        self._channel.queue_delete(QUEUE)
+        self._channel.queue_delete(self._queue)
 
     def photo_ids(self) -> list[str]:
         """The photo UUIDs of the messages on the queue, checking each is Dramatiq's format."""
         ids = []
         for body in self.bodies():
             message = json.loads(body)
-            assert message["queue_name"] == QUEUE
-            assert message["actor_name"] == "process_photo"
+            assert message["queue_name"] == self._queue
+            assert message["actor_name"] == self._actor
             assert message["kwargs"] == {}
             assert len(message["args"]) == 1
             ids.append(message["args"][0])
@@ -64,7 +66,7 @@ class QueueProbe:
         """Messages ready on the queue now (those delivered to a worker and not yet acknowledged,
         its prefetch, are not counted); 0 if it was never declared."""
         try:
-            frame = self._channel.queue_declare(QUEUE, passive=True)
+            frame = self._channel.queue_declare(self._queue, passive=True)
         except pika.exceptions.ChannelClosedByBroker as error:
             if error.reply_code != 404:
                 raise

@@ -151,6 +151,14 @@ def exists(db: Database, photo_id: UUID) -> bool:
     )
 
 
+def rendition_relpaths(db: Database, photo_id: UUID) -> list[str]:
+    """The objects the photo's rows name now."""
+    rows = db.execute_sql(
+        "SELECT url FROM photo_thumbnails WHERE photo_uuid = %s", (str(photo_id),)
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
 def end_attempt(db: Database, photo_id: UUID, reason: str, *, retried: bool, counted: bool) -> None:
     """Close the open attempt of a photo whose processing raised, keeping the error as its reason.
 

@@ -1,4 +1,5 @@
-"""The database step that completes a photo: its renditions' rows, its facts and its status at once."""
+"""The database steps that end a photo's rendering: its renditions' rows, its facts, its fingerprint
+and its status at once, for a new photo (`complete`) and for a re-render (`replace`)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ from models import COMPLETED
 from pipeline.renditions import Rendered
 
 # The photo's renditions replace its rows (those of presets or formats no longer made go), its
-# facts are written, and it is completed: one statement, so a photo is never completed with
-# part of its renditions, and the webhook event (read at commit) sees them all.
-_COMPLETE = """
-WITH photo AS (SELECT uuid FROM photos WHERE uuid = %(id)s),
+# facts are written, and it is completed (or stays so, re-rendered): one statement, so a photo
+# never has part of one rendering's renditions and part of another's, and the webhook event
+# (read at commit) sees them all. {photo} picks the photo, {ending} is the photo's own change.
+_RECORD = """
+WITH photo AS (SELECT uuid FROM photos WHERE uuid = %(id)s {photo}),
 made AS (
     SELECT * FROM unnest(%(presets)s::text[], %(formats)s::text[], %(widths)s::int[],
                          %(heights)s::int[], %(bytes)s::int[], %(digests)s::text[], %(urls)s::text[])
@@ -42,18 +44,46 @@ facts AS (
         camera_make = EXCLUDED.camera_make, camera_model = EXCLUDED.camera_model,
         thumbhash = EXCLUDED.thumbhash, dominant_color = EXCLUDED.dominant_color, created_at = now()
 )
-UPDATE photos SET status = %(completed)s, failure_reason = NULL, attempt_open = false
+UPDATE photos SET rendered_with = %(rendered_with)s, {ending}
 WHERE uuid = (SELECT photo_uuid FROM written LIMIT 1)
 """
+_COMPLETE = _RECORD.format(
+    photo="",
+    ending="status = %(completed)s, failure_reason = NULL, attempt_open = false, completed_at = now()",
+)
+# A re-render replaces the renditions of a photo still completed (one deleted, or set back to
+# pending meanwhile, is left to what happened to it) and ends its re-render.
+_REPLACE = _RECORD.format(
+    photo="AND status = %(completed)s",
+    ending="rerender_queued_at = NULL, rerender_queued_for = NULL, rerender_attempt_open = false,"
+    " rerender_crashes = 0, rerender_failed_with = NULL, rerender_failure = NULL, rerendered_at = now()",
+)
 
 
-def complete(db: Database, photo_id: UUID, rendered: Rendered, relpaths: list[str]) -> bool:
-    """Record the photo's renditions (stored at `relpaths`, in their order) and its facts, and
-    set it 'completed', in one statement; False if it is gone."""
+def complete(
+    db: Database, photo_id: UUID, rendered: Rendered, relpaths: list[str], rendered_with: str
+) -> bool:
+    """Record the photo's renditions (stored at `relpaths`, in their order, made with the settings
+    whose fingerprint is `rendered_with`) and its facts, and set it 'completed', in one
+    statement; False if it is gone."""
+    return _record(db, _COMPLETE, photo_id, rendered, relpaths, rendered_with)
+
+
+def replace(
+    db: Database, photo_id: UUID, rendered: Rendered, relpaths: list[str], rendered_with: str
+) -> bool:
+    """Replace a completed photo's renditions and facts with those of its re-render, in one
+    statement that ends the re-render; False if the photo is gone or no longer completed."""
+    return _record(db, _REPLACE, photo_id, rendered, relpaths, rendered_with)
+
+
+def _record(
+    db: Database, statement: str, photo_id: UUID, rendered: Rendered, relpaths: list[str], rendered_with: str
+) -> bool:
     renditions, facts, camera = rendered.renditions, rendered.facts, rendered.facts.camera
     try:
         cursor = db.execute_sql(
-            _COMPLETE,
+            statement,
             {
                 "id": str(photo_id),
                 "presets": [r.preset for r in renditions],
@@ -75,6 +105,7 @@ def complete(db: Database, photo_id: UUID, rendered: Rendered, relpaths: list[st
                 "thumbhash": rendered.placeholder.thumbhash,
                 "color": rendered.placeholder.color,
                 "completed": COMPLETED,
+                "rendered_with": rendered_with,
             },
         )
     except IntegrityError:

@@ -18,14 +18,15 @@ from uuid import UUID
 from config import Config
 from connection_pool import PooledDatabase
 from models import init_db
-from pipeline import claims, completion
+from pipeline import claims, completion, rerender_claims
 from pipeline.decode_ledger import DecodeLedger, return_freed_memory
 from pipeline.errors import PermanentError, StorageError, classify
 from pipeline.fetch import Fetcher, FetchPolicy
 from pipeline.locks import photo_lock
 from pipeline.open_store import open_store
 from pipeline.outcome import Outcome
-from pipeline.renditions import Qualities, Rendered, make_renditions
+from pipeline.render_settings import RenderSettings
+from pipeline.renditions import Rendered, make_renditions
 from pipeline.storage import ThumbnailStore, rendition_relpath
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ class PhotoProcessor:
 
     db: PooledDatabase
     fetcher: Fetcher
+    settings: RenderSettings  # what `render` makes
     render: Callable[[bytes], Rendered]
     store: ThumbnailStore
     max_attempts: int  # attempts that ended with an error or a thumbnail, per request
@@ -59,14 +61,16 @@ class PhotoProcessor:
         return_freed_memory()  # with the ledger, what bounds memory across threads (decode_ledger.py)
         store = open_store(config)
         store.start()
+        settings = RenderSettings.from_config(config)
         return cls(
             db=db,
             fetcher=Fetcher(FetchPolicy.from_config(config)),
+            settings=settings,
             render=functools.partial(
                 make_renditions,
-                presets=config.presets,
-                formats=config.extra_formats,
-                qualities=Qualities(config.thumb_quality, config.webp_quality, config.avif_quality),
+                presets=settings.presets,
+                formats=settings.formats,
+                qualities=settings.qualities,
                 max_pixels=config.max_image_pixels,
                 max_decode_mb=config.max_decode_mb,
                 # One budget for the process's threads: MAX_DECODE_MB holds with any WORKER_THREADS.
@@ -136,7 +140,7 @@ class PhotoProcessor:
             relpaths.append(self.store.write(relpath, rendition.data))
         outcome.timings["store"] = time.monotonic() - mark
         mark = time.monotonic()
-        done = completion.complete(self.db, uuid, rendered, relpaths)
+        done = completion.complete(self.db, uuid, rendered, relpaths, self.settings.fingerprint)
         outcome.timings["database"] = time.monotonic() - mark
         # No file without its row: a photo deleted meanwhile keeps none, and the renditions of
         # an earlier attempt (other settings, or a crash between two writes) that are not this
@@ -146,6 +150,94 @@ class PhotoProcessor:
             outcome.result = "skipped_gone"
         elif not first:
             self._remove(uuid, keep=relpaths)
+
+    def rerender(self, photo_id: str, *, after_outage: bool = False) -> Outcome:
+        """Render a completed photo again with the current settings, unless its renditions are
+        made with them already; raise what went wrong, as `process` does. The photo stays
+        completed, serving its old renditions, until the new ones are all stored; then its rows
+        change in one statement, and the objects they no longer name are removed."""
+        uuid = parse_photo_id(photo_id)
+        outcome = Outcome(photo_id=str(uuid), result="rerendered")
+        started = time.monotonic()
+        with (
+            self.db.connection_context(),
+            rerender_claims.claimed(
+                self.db,
+                uuid,
+                fingerprint=self.settings.fingerprint,
+                max_crashes=self.max_crashes,
+                after_outage=after_outage,
+            ) as claim,
+        ):
+            if claim.verdict == "busy":
+                outcome.result = "skipped_busy"
+            elif claim.verdict == "gone":
+                self._remove(uuid)  # as for a new photo's message: nothing of it may stay
+                outcome.result = "skipped_gone"
+            elif claim.verdict == "not_completed":
+                outcome.result = "skipped_not_completed"  # the new-photo lane's, not this lane's
+            elif claim.verdict in ("current", "crashed"):
+                # A crash after the swap left the old objects; one before it, the new ones.
+                self._remove(uuid, keep=claim.relpaths)
+                outcome.result = "skipped_done" if claim.verdict == "current" else "rerender_failed"
+                if claim.verdict == "crashed":
+                    outcome.failure_code = "crashed"
+                    outcome.failure_reason = rerender_claims.CRASHED % self.max_crashes
+            else:
+                assert claim.url is not None  # claimed
+                outcome.timings["claim"] = time.monotonic() - started
+                try:
+                    self._render_again(uuid, claim.url, outcome)
+                except BaseException as error:
+                    self._end_rerender_attempt(uuid, error)
+                    raise
+                outcome.timings["total"] = time.monotonic() - started
+        return outcome
+
+    def _render_again(self, uuid: UUID, url: str, outcome: Outcome) -> None:
+        """Download, render and store the claimed photo's renditions beside its old ones, then
+        swap the rows and remove the objects they no longer name."""
+        self.store.check()
+        source = self._download(url, outcome)
+        rendered = self.render(source)
+        outcome.timings["decode"] = rendered.decode_s
+        outcome.timings["encode"] = rendered.encode_s
+        mark = time.monotonic()
+        relpaths = [
+            self.store.write(
+                rendition_relpath(uuid, rendition.preset, rendition.digest, rendition.format.extension),
+                rendition.data,
+            )
+            for rendition in rendered.renditions
+        ]
+        outcome.timings["store"] = time.monotonic() - mark
+        mark = time.monotonic()
+        replaced = completion.replace(self.db, uuid, rendered, relpaths, self.settings.fingerprint)
+        outcome.timings["database"] = time.monotonic() - mark
+        if replaced:
+            self._remove(uuid, keep=relpaths)
+            return
+        # Set back to pending by hand meanwhile (a delete waits for the lock): its rows, not ours.
+        self._remove(uuid, keep=claims.rendition_relpaths(self.db, uuid))
+        outcome.result = "skipped_not_completed"
+
+    def _end_rerender_attempt(self, uuid: UUID, error: BaseException) -> None:
+        """Record that the re-render attempt ended with `error` (no crash); best effort."""
+        try:
+            rerender_claims.end_attempt(self.db, uuid, retried=classify(error).transient)
+        except Exception as unrecorded:
+            log.warning("Could not record the end of a re-render attempt on %s: %r", uuid, unrecorded)
+
+    def give_up_rerender(self, photo_id: str, reason: str) -> bool:
+        """Record that the photo's re-render failed for good (it keeps its renditions)."""
+        try:
+            uuid = parse_photo_id(photo_id)
+        except InvalidMessage:
+            return False
+        with self.db.connection_context():
+            return rerender_claims.give_up(
+                self.db, uuid, fingerprint=self.settings.fingerprint, reason=reason
+            )
 
     def _download(self, url: str, outcome: Outcome) -> bytes:
         """The photo's source, downloaded; what the download did goes into `outcome`."""

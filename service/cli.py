@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from playhouse.db_url import parse as parse_db_url
 
@@ -15,7 +16,7 @@ from config import Config, ConfigError, load_config
 from models import init_db
 from publishing import PublishInterrupted
 from schema import migrations
-from service import process_pending
+from service import process_pending, rerender
 from service.progress import ProgressBar
 
 log = logging.getLogger("service.cli")
@@ -44,6 +45,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="SECONDS",
         help="leave photos whose message was confirmed this recently (default: LEASE_S; 0 queues all)",
     )
+    again = commands.add_parser(
+        "rerender", help="queue the completed photos whose renditions differ from the current settings"
+    )
+    again.add_argument("--preset", help="only photos lacking a rendition of this preset (one just added)")
+    again.add_argument("--since", type=_timestamp, help="only photos created at or after this ISO 8601 time")
+    again.add_argument("--limit", type=_positive, help="queue at most this many")
+    again.add_argument("--dry-run", action="store_true", help="count the photos it would queue; queue none")
+    again.add_argument(
+        "--retry-failed", action="store_true", help="photos whose re-render to these settings failed, too"
+    )
+    again.add_argument(
+        "--skip-queued-within",
+        type=int,
+        metavar="SECONDS",
+        default=rerender.SKIP_QUEUED_WITHIN_S,
+        help="leave photos queued for these settings this recently (default: a day; 0 queues all)",
+    )
+    again.add_argument("--batch-size", type=_positive, default=rerender.BATCH_SIZE, help="rows per page")
     copy = commands.add_parser("copy-thumbs", help="copy the thumbnails of THUMBS_DIR into THUMBS_BUCKET")
     copy.add_argument("--threads", type=int, default=8, help="puts at once (default: 8)")
     add = commands.add_parser("import", help="add photos by URL from a file (lines, CSV or NDJSON)")
@@ -69,6 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "load-demo": _load_demo,
         "reconcile": _reconcile,
         "process-pending": _process_pending,
+        "rerender": _rerender,
         "copy-thumbs": _copy_thumbs,
         "import": _import,
     }[args.command]
@@ -146,6 +166,57 @@ def _process_pending(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def _rerender(config: Config, args: argparse.Namespace) -> int:
+    from pipeline.render_settings import RenderSettings
+
+    settings = RenderSettings.from_config(config)
+    names = [preset.name for preset in settings.presets]
+    if args.preset is not None and args.preset not in names:
+        print(f"--preset {args.preset!r} is not in RENDITIONS ({', '.join(names)})", file=sys.stderr)
+        return 2
+    selection = rerender.Selection(
+        fingerprint=settings.fingerprint,
+        formats=1 + len(settings.formats),
+        preset=args.preset,
+        since=args.since,
+        limit=args.limit,
+        retry_failed=args.retry_failed,
+        skip_queued_within_s=args.skip_queued_within,
+    )
+    db = init_db(config)
+    if args.dry_run:
+        try:
+            found = rerender.count(db, selection)
+        except rerender.DATABASE_ERRORS as error:
+            print(f"the database failed: {error}", file=sys.stderr)
+            return 1
+        print(f"{found} photo(s) to re-render (settings {settings.fingerprint})")
+        return 0
+    from actors import rerender_photo  # builds the broker from the environment
+    from publishing import ConfirmedPublisher
+
+    publisher = ConfirmedPublisher(rerender_photo, config.amqp_url)
+    try:
+        queued = rerender.queue_stale(
+            db, publisher, selection, batch_size=args.batch_size, progress=ProgressBar("queued (rerender)")
+        )
+    except PublishInterrupted as interrupted:
+        print(f"the broker failed: {interrupted}. Run the command again.", file=sys.stderr)
+        return 1
+    except rerender.DatabaseStopped as stopped:
+        print(
+            f"{stopped}; {stopped.queued} photo(s) queued before it. Run the command again.", file=sys.stderr
+        )
+        return 1
+    except rerender.DATABASE_ERRORS as error:  # counting, before the first page
+        print(f"the database failed: {error}. Run the command again.", file=sys.stderr)
+        return 1
+    finally:
+        publisher.close()
+    print(f"{queued} photo(s) queued for re-rendering (settings {settings.fingerprint})")
+    return 0
+
+
 def _copy_thumbs(config: Config, args: argparse.Namespace) -> int:
     from service import copy_thumbs  # boto3 loads only where a bucket is used
 
@@ -164,6 +235,15 @@ def _import(config: Config, args: argparse.Namespace) -> int:
         process=args.process,
         batch_size=args.batch_size or BATCH_SIZE,
     )
+
+
+def _timestamp(text: str) -> datetime:
+    """An argparse type: an ISO 8601 time, UTC when it names no time zone."""
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 def _positive(text: str) -> int:

@@ -19,7 +19,7 @@ class ProgressBar:
     def __call__(self, done: int, total: int) -> None:
         fraction = done / total if total else 1.0
         rate = done / max(time.monotonic() - self._started, 1e-6)
-        text = f"{self._label} {done}/{total} ({fraction:.0%}, {rate:.0f}/s)"
+        text = f"{self._label} {done}/{total} ({fraction:.0%}, {rate:.0f}/s{_eta(total - done, rate)})"
         if self._stream.isatty():
             filled = int(fraction * 30)
             self._stream.write(f"\r[{'#' * filled}{'-' * (30 - filled)}] {text}")
@@ -29,3 +29,15 @@ class ProgressBar:
             self._last_tenth = int(fraction * 10)
             self._stream.write(text + "\n")
         self._stream.flush()
+
+
+def _eta(remaining: int, rate: float) -> str:
+    """', about 3 min left' while there is something left at a known rate."""
+    if remaining <= 0 or rate <= 0:
+        return ""
+    seconds = remaining / rate
+    if seconds < 90:
+        return f", about {seconds:.0f} s left"
+    if seconds < 90 * 60:
+        return f", about {seconds / 60:.0f} min left"
+    return f", about {seconds / 3600:.1f} h left"

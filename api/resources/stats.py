@@ -8,11 +8,13 @@ from typing import Any, cast
 import falcon
 from peewee import fn
 
-from models import Photo, counts_and_clock
+from api.lane_stats import lane_stats
+from models import Photo, counts_and_clock, db
 
 
 class Stats:
-    """Counts by status (every status present, zero included), the total and the server's clock.
+    """Counts by status (every status present, zero included), the total, the server's clock,
+    and each lane's backlog and rate (api/lane_stats.py).
 
     With `since` (a timestamp, e.g. an earlier answer's `now`): of the photos queued since then,
     how many are done. A photo is done once completed, or once failed after a worker claimed it
@@ -23,7 +25,12 @@ class Stats:
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         since = _timestamp(req.get_param("since"))
         counts, now = counts_and_clock()
-        body: dict[str, Any] = {"counts": counts, "total": sum(counts.values()), "now": now.isoformat()}
+        body: dict[str, Any] = {
+            "counts": counts,
+            "total": sum(counts.values()),
+            "now": now.isoformat(),
+            "lanes": lane_stats(db),
+        }
         if since is not None:
             row = (
                 Photo.select(

@@ -86,6 +86,12 @@ function renderCounts() {
     const n = state.counts && (key === 'total' ? state.counts.total : state.counts.counts[key]);
     $(`count-${key}`).textContent = state.counts ? n.toLocaleString() : '–';
   }
+  // Each lane's backlog and what it finished in the last minute (api/lane_stats.py).
+  for (const lane of ['new', 'rerender']) {
+    const shown = state.counts && state.counts.lanes[lane];
+    $(`lane-${lane}-backlog`).textContent = shown ? shown.backlog.toLocaleString() : '–';
+    $(`lane-${lane}-rate`).textContent = shown ? shown.per_minute.toLocaleString() : '–';
+  }
 }
 
 // Cards are kept and updated in place, keyed by UUID, so that polling neither reloads the

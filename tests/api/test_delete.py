@@ -30,6 +30,7 @@ from pipeline.fetch import Fetcher, FetchPolicy
 from pipeline.folder_store import FolderStore
 from pipeline.locks import lock_key
 from pipeline.processor import PhotoProcessor
+from pipeline.render_settings import RenderSettings
 from pipeline.renditions import make_renditions
 from pipeline.storage import ThumbnailStore
 from publishing import one_at_a_time
@@ -52,6 +53,7 @@ def _processor(config: Config, database: Database, store: ThumbnailStore) -> Pho
     return PhotoProcessor(
         db=database,  # type: ignore[arg-type]
         fetcher=Fetcher(FetchPolicy.from_config(config)),
+        settings=RenderSettings.from_config(config),
         render=functools.partial(make_renditions, presets=config.presets, formats=config.extra_formats),
         store=store,
         max_attempts=4,

@@ -22,6 +22,7 @@ from pipeline.errors import StorageError
 from pipeline.fetch import Fetcher, FetchPolicy
 from pipeline.folder_store import FolderStore
 from pipeline.processor import PhotoProcessor
+from pipeline.render_settings import RenderSettings
 from pipeline.renditions import make_renditions
 from tests.support.data import insert_photo, photo_row
 from tests.support.images import photo_bytes
@@ -46,6 +47,7 @@ def _processor(config: Config, database: Database, store: Removals) -> PhotoProc
     return PhotoProcessor(
         db=database,  # type: ignore[arg-type]
         fetcher=Fetcher(FetchPolicy.from_config(config)),
+        settings=RenderSettings.from_config(config),
         render=functools.partial(make_renditions, presets=config.presets, formats=config.extra_formats),
         store=store,
         max_attempts=4,

@@ -94,6 +94,10 @@ def one_rendition(*, width: int, height: int, data: bytes = b"\xff\xd8 rendition
     return Rendered((rendition,), facts, Placeholder("1QcSHQRnh493V4dIh4eXh1h4kJUI", "#808080"), 0.0, 0.0)
 
 
-def complete_with(db: Database, photo_id: str, *, relpath: str, width: int, height: int) -> bool:
-    """Complete the photo as the worker does, with one `thumb` JPEG stored at `relpath`."""
-    return completion.complete(db, uuid.UUID(photo_id), one_rendition(width=width, height=height), [relpath])
+def complete_with(
+    db: Database, photo_id: str, *, relpath: str, width: int, height: int, rendered_with: str = ""
+) -> bool:
+    """Complete the photo as the worker does, with one `thumb` JPEG stored at `relpath`, made with
+    the settings whose fingerprint is `rendered_with` (none known, by default)."""
+    rendition = one_rendition(width=width, height=height)
+    return completion.complete(db, uuid.UUID(photo_id), rendition, [relpath], rendered_with)
