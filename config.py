@@ -93,6 +93,11 @@ class Config:
     max_crashes: int = setting(
         3, "attempts that took the worker down (killed, out of memory) before the photo fails", low=1
     )
+    keep_originals: bool = setting(
+        False,
+        "keep each source in the store under its content hash (originals/<sha256>), which re-rendering "
+        "reads instead of downloading it again",
+    )
     worker_lanes: str = setting(
         "new,rerender",
         "the lanes this host's worker serves: new (photos posted for processing, the queue "

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import logging
 from http.server import HTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dramatiq.middleware.prometheus import Prometheus, _metrics_handler
+
+if TYPE_CHECKING:
+    from pipeline.outcome import Outcome
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +92,22 @@ class WorkerMetrics:
             ["outcome"],
             registry=registry,
         )
+        self._sources = prom.Counter(
+            "photo_processor_sources_total",
+            "Where the renditions of completed and re-rendered photos came from: rendered (decoded),"
+            " deduplicated (copied from a photo with the same bytes, no decode); and, for re-renders,"
+            " original (read from the kept original rather than downloaded).",
+            ["source"],
+            registry=registry,
+        )
+
+    def sources(self, outcome: Outcome) -> None:
+        """Record where a completed or re-rendered photo's renditions came from."""
+        if outcome.result not in ("completed", "rerendered"):
+            return
+        self._sources.labels("deduplicated" if outcome.deduplicated else "rendered").inc()
+        if outcome.from_original:
+            self._sources.labels("original").inc()
 
     def attempt(self, outcome: str, *, timings: dict[str, float] | None = None, downloaded: int = 0) -> None:
         """Record one handled message."""

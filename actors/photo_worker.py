@@ -125,6 +125,7 @@ class PhotoWorker(Middleware):
             attempt_log.attempt_failed(photo_id, message_id, failure, time.monotonic() - started)
             raise
         metrics.attempt(outcome.result, timings=outcome.timings, downloaded=outcome.bytes_downloaded)
+        metrics.sources(outcome)
         attempt_log.handled(outcome, message_id)
         if outcome.failure_code is not None and outcome.failure_reason is not None:
             metrics.failed(outcome.failure_code)
@@ -146,6 +147,7 @@ class PhotoWorker(Middleware):
             attempt_log.attempt_failed(photo_id, message_id, failure, time.monotonic() - started)
             raise
         metrics.rerender(outcome.result, timings=outcome.timings, downloaded=outcome.bytes_downloaded)
+        metrics.sources(outcome)
         attempt_log.handled(outcome, message_id)
         if outcome.result == "skipped_busy" and message is not None:
             self._check_again_later(message)

@@ -28,7 +28,14 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pipeline.errors import StorageError, ThumbnailRefused
 from pipeline.formats import MEDIA_TYPES
 from pipeline.s3_client import explain, make_client, status_of
-from pipeline.storage import StoredThumbnail, cache_control, checked_relpath, legacy_relpaths, photo_folder
+from pipeline.storage import (
+    StoredThumbnail,
+    cache_control,
+    checked_relpath,
+    legacy_relpaths,
+    original_relpath,
+    photo_folder,
+)
 
 log = logging.getLogger(__name__)
 
@@ -160,6 +167,32 @@ class BucketStore:
             body.close()
             body = None
         return StoredThumbnail(etag=etag, media_type=media_type, size=answer["ContentLength"], body=body)
+
+    def keep_original(self, sha256: str, data: bytes) -> None:
+        """Put the source under its hash; private (no Cache-Control for a CDN to keep)."""
+        relpath = original_relpath(sha256)
+        with self._translated("write", relpath, about_the_object=True):
+            self.client.put_object(
+                Bucket=self.bucket, Key=self.key(relpath), Body=data, ContentType="application/octet-stream"
+            )
+
+    def original(self, sha256: str) -> bytes | None:
+        """The source kept under this hash, or None."""
+        relpath = original_relpath(sha256)
+        try:
+            with self._translated("read", relpath, passing=(404,)):
+                answer = self.client.get_object(Bucket=self.bucket, Key=self.key(relpath))
+                return bytes(answer["Body"].read())
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "NoSuchBucket":
+                raise StorageError(f"could not read {self._where(relpath)}: {explain(error)}") from error
+            return None
+
+    def drop_original(self, sha256: str) -> None:
+        """Delete the source kept under this hash."""
+        relpath = original_relpath(sha256)
+        with self._translated("remove", relpath):
+            self.client.delete_object(Bucket=self.bucket, Key=self.key(relpath))
 
     def relpaths(self) -> Iterator[str]:
         """The relpath of every object under the prefix, for copy-thumbs to skip what is there."""

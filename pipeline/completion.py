@@ -44,7 +44,9 @@ facts AS (
         camera_make = EXCLUDED.camera_make, camera_model = EXCLUDED.camera_model,
         thumbhash = EXCLUDED.thumbhash, dominant_color = EXCLUDED.dominant_color, created_at = now()
 )
-UPDATE photos SET rendered_with = %(rendered_with)s, {ending}
+UPDATE photos SET rendered_with = %(rendered_with)s, content_sha256 = %(sha256)s,
+    content_bytes = %(content_bytes)s,
+    original_kept = original_kept AND content_sha256 IS NOT DISTINCT FROM %(sha256)s, {ending}
 WHERE uuid = (SELECT photo_uuid FROM written LIMIT 1)
 """
 _COMPLETE = _RECORD.format(
@@ -61,24 +63,30 @@ _REPLACE = _RECORD.format(
 
 
 def complete(
-    db: Database, photo_id: UUID, rendered: Rendered, relpaths: list[str], rendered_with: str
+    db: Database, photo_id: UUID, rendered: Rendered, relpaths: list[str], rendered_with: str, sha256: str
 ) -> bool:
     """Record the photo's renditions (stored at `relpaths`, in their order, made with the settings
-    whose fingerprint is `rendered_with`) and its facts, and set it 'completed', in one
-    statement; False if it is gone."""
-    return _record(db, _COMPLETE, photo_id, rendered, relpaths, rendered_with)
+    whose fingerprint is `rendered_with`), its facts and the hash of its source (`sha256`), and
+    set it 'completed', in one statement; False if it is gone."""
+    return _record(db, _COMPLETE, photo_id, rendered, relpaths, rendered_with, sha256)
 
 
 def replace(
-    db: Database, photo_id: UUID, rendered: Rendered, relpaths: list[str], rendered_with: str
+    db: Database, photo_id: UUID, rendered: Rendered, relpaths: list[str], rendered_with: str, sha256: str
 ) -> bool:
     """Replace a completed photo's renditions and facts with those of its re-render, in one
     statement that ends the re-render; False if the photo is gone or no longer completed."""
-    return _record(db, _REPLACE, photo_id, rendered, relpaths, rendered_with)
+    return _record(db, _REPLACE, photo_id, rendered, relpaths, rendered_with, sha256)
 
 
 def _record(
-    db: Database, statement: str, photo_id: UUID, rendered: Rendered, relpaths: list[str], rendered_with: str
+    db: Database,
+    statement: str,
+    photo_id: UUID,
+    rendered: Rendered,
+    relpaths: list[str],
+    rendered_with: str,
+    sha256: str,
 ) -> bool:
     renditions, facts, camera = rendered.renditions, rendered.facts, rendered.facts.camera
     try:
@@ -106,6 +114,8 @@ def _record(
                 "color": rendered.placeholder.color,
                 "completed": COMPLETED,
                 "rendered_with": rendered_with,
+                "sha256": sha256,
+                "content_bytes": facts.bytes,
             },
         )
     except IntegrityError:

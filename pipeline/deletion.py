@@ -24,6 +24,7 @@ from uuid import UUID
 
 from peewee import Database
 
+from pipeline import originals
 from pipeline.errors import StorageError
 from pipeline.locks import lock_key
 from pipeline.storage import ThumbnailStore
@@ -39,9 +40,11 @@ Deleted = Literal["deleted", "not_found", "busy"]
 _DELETE = """
 WITH target AS MATERIALIZED (SELECT uuid FROM photos WHERE uuid = %s FOR UPDATE),
 lock AS MATERIALIZED (SELECT pg_try_advisory_xact_lock(%s) AS held FROM target),
-gone AS (DELETE FROM photos WHERE uuid = (SELECT uuid FROM target) AND (SELECT held FROM lock) RETURNING uuid),
-noted AS (INSERT INTO photo_removals (photo_uuid) SELECT uuid FROM gone ON CONFLICT DO NOTHING)
-SELECT (SELECT held FROM lock), EXISTS (SELECT 1 FROM gone)
+gone AS (DELETE FROM photos WHERE uuid = (SELECT uuid FROM target) AND (SELECT held FROM lock)
+         RETURNING uuid, content_sha256),
+noted AS (INSERT INTO photo_removals (photo_uuid, original_sha256) SELECT uuid, content_sha256 FROM gone
+          ON CONFLICT DO NOTHING)
+SELECT (SELECT held FROM lock), EXISTS (SELECT 1 FROM gone), (SELECT content_sha256 FROM gone)
 """
 
 
@@ -50,21 +53,26 @@ def delete_photo(db: Database, store: ThumbnailStore, photo_id: UUID) -> Deleted
     holds it now, "not_found" when there is no such photo (or another delete of it got there
     first: the later one waits for it, then finds none). A store failing after the rows are
     gone is logged; the removal stays recorded for `retry_removals`."""
-    held, deleted = db.execute_sql(_DELETE, (str(photo_id), lock_key(photo_id))).fetchone()
+    held, deleted, sha256 = db.execute_sql(_DELETE, (str(photo_id), lock_key(photo_id))).fetchone()
     if not deleted:
         # held is None: there was no row to lock, or another delete removed it meanwhile.
         return "busy" if held is False else "not_found"
-    remove_thumbnails(db, store, [photo_id])
+    remove_thumbnails(db, store, [(photo_id, sha256)])
     return "deleted"
 
 
-def remove_thumbnails(db: Database, store: ThumbnailStore, photo_ids: Iterable[UUID]) -> int:
-    """Remove the thumbnails of deleted photos, then their removal records; return how many were
+def remove_thumbnails(
+    db: Database, store: ThumbnailStore, removals: Iterable[tuple[UUID, str | None]]
+) -> int:
+    """Remove the thumbnails of deleted photos (and the original of their bytes, if no photo
+    has them any more: pipeline/originals.py), then their removal records; return how many were
     done. A store that fails leaves that record for a later pass."""
     done = []
-    for photo_id in photo_ids:
+    for photo_id, sha256 in removals:
         try:
             store.remove(photo_id)
+            if sha256 is not None:
+                originals.drop_unless_named(db, store, sha256)
         except (StorageError, OSError) as error:
             log.warning(
                 "Could not remove the thumbnails of deleted photo %s (retried later): %s", photo_id, error
@@ -81,16 +89,17 @@ def retry_removals(db: Database, store: ThumbnailStore, *, older_than_s: float =
     hands of the request that made them); return how many were done."""
     with db.connection_context():
         rows = cast(
-            Iterable[tuple[UUID]],
+            Iterable[tuple[UUID, str | None]],
             db.execute_sql(
-                "SELECT photo_uuid FROM photo_removals WHERE created_at < now() - make_interval(secs => %s)"
+                "SELECT photo_uuid, original_sha256 FROM photo_removals"
+                " WHERE created_at < now() - make_interval(secs => %s)"
                 " ORDER BY created_at LIMIT %s",
                 (older_than_s, limit),
             ).fetchall(),
         )
-        photo_ids = [UUID(str(row[0])) for row in rows]
-        if not photo_ids:
+        removals = [(UUID(str(photo_id)), sha256) for photo_id, sha256 in rows]
+        if not removals:
             return 0
-        done = remove_thumbnails(db, store, photo_ids)
+        done = remove_thumbnails(db, store, removals)
     log.info("Removed the thumbnails of %d deleted photos left by an earlier delete.", done)
     return done

@@ -18,7 +18,7 @@ from uuid import UUID
 
 from pipeline.errors import StorageError
 from pipeline.formats import MEDIA_TYPES
-from pipeline.storage import StoredThumbnail, checked_relpath, legacy_relpaths, photo_folder
+from pipeline.storage import StoredThumbnail, checked_relpath, legacy_relpaths, original_relpath, photo_folder
 
 TEMP_SUFFIX = ".tmp"
 # Below this much free space the store counts as full: a thumbnail is tens of KB, and a disk
@@ -144,6 +144,23 @@ class FolderStore:
         etag = f"{stat.st_ino:x}-{stat.st_size:x}-{stat.st_mtime_ns:x}"
         body = None if etag in held else file.open("rb")
         return StoredThumbnail(etag=etag, media_type=MEDIA_TYPES[pure.suffix], size=stat.st_size, body=body)
+
+    def keep_original(self, sha256: str, data: bytes) -> None:
+        """Write the source under its hash, atomically (as a thumbnail)."""
+        self.write(original_relpath(sha256), data)
+
+    def original(self, sha256: str) -> bytes | None:
+        """The source kept under this hash, or None."""
+        try:
+            return (self._root / original_relpath(sha256)).read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as error:
+            raise StorageError(f"could not read original {sha256}: {error.strerror or error}") from error
+
+    def drop_original(self, sha256: str) -> None:
+        """Remove the source kept under this hash."""
+        (self._root / original_relpath(sha256)).unlink(missing_ok=True)
 
     def sweep_temporary(self, *, older_than_s: float) -> int:
         """Delete temporary files left by a writer that died; return how many were removed.

@@ -17,6 +17,8 @@ class Outcome:
     failure_code: str | None = None
     failure_reason: str | None = None
     fetched: bool = False  # whether a download was started
+    deduplicated: bool = False  # its renditions were copied from a photo with the same bytes
+    from_original: bool = False  # a re-render read the kept original, not the source's URL
     bytes_downloaded: int = 0
     content_type: str | None = None  # what the source said it sent
     redirected_to: str | None = None  # where the source's redirects led, if anywhere

@@ -18,7 +18,7 @@ from uuid import UUID
 from config import Config
 from connection_pool import PooledDatabase
 from models import init_db
-from pipeline import claims, completion, rerender_claims
+from pipeline import claims, completion, duplicates, originals, rerender_claims
 from pipeline.decode_ledger import DecodeLedger, return_freed_memory
 from pipeline.errors import PermanentError, StorageError, classify
 from pipeline.fetch import Fetcher, FetchPolicy
@@ -53,6 +53,7 @@ class PhotoProcessor:
     store: ThumbnailStore
     max_attempts: int  # attempts that ended with an error or a thumbnail, per request
     max_crashes: int  # attempts that ended with no outcome (the worker died), per request
+    keep_originals: bool = False  # KEEP_ORIGINALS: each source kept in the store (pipeline/originals.py)
 
     @classmethod
     def from_config(cls, config: Config) -> PhotoProcessor:
@@ -79,6 +80,7 @@ class PhotoProcessor:
             store=store,
             max_attempts=config.retry_max + 1,
             max_crashes=config.max_crashes,
+            keep_originals=config.keep_originals,
         )
 
     def close(self) -> None:
@@ -130,18 +132,14 @@ class PhotoProcessor:
         no attempt began before this one, so no other rendition of the photo is in the store."""
         self.store.check()  # a full or read-only store: wait, without downloading for nothing
         source = self._download(url, outcome)
-        rendered = self.render(source)
-        outcome.timings["decode"] = rendered.decode_s
-        outcome.timings["encode"] = rendered.encode_s
+        sha256 = duplicates.content_sha256(source)
+        rendered = self._rendered(uuid, source, sha256, outcome)
+        relpaths = self._write(uuid, rendered, outcome)
         mark = time.monotonic()
-        relpaths = []
-        for rendition in rendered.renditions:
-            relpath = rendition_relpath(uuid, rendition.preset, rendition.digest, rendition.format.extension)
-            relpaths.append(self.store.write(relpath, rendition.data))
-        outcome.timings["store"] = time.monotonic() - mark
-        mark = time.monotonic()
-        done = completion.complete(self.db, uuid, rendered, relpaths, self.settings.fingerprint)
+        done = completion.complete(self.db, uuid, rendered, relpaths, self.settings.fingerprint, sha256)
         outcome.timings["database"] = time.monotonic() - mark
+        if done and self.keep_originals:
+            originals.keep(self.db, self.store, uuid, sha256, source)
         # No file without its row: a photo deleted meanwhile keeps none, and the renditions of
         # an earlier attempt (other settings, or a crash between two writes) that are not this
         # one's go. A first attempt has none: skipping the removal spares a bucket a listing.
@@ -150,6 +148,33 @@ class PhotoProcessor:
             outcome.result = "skipped_gone"
         elif not first:
             self._remove(uuid, keep=relpaths)
+
+    def _rendered(self, uuid: UUID, source: bytes, sha256: str, outcome: Outcome) -> Rendered:
+        """The photo's renditions: copies of a duplicate's (the same bytes, rendered with these
+        settings: pipeline/duplicates.py), or rendered from `source`."""
+        mark = time.monotonic()
+        rendered = duplicates.borrowed(self.db, self.store, uuid, sha256, self.settings.fingerprint)
+        if rendered is not None:
+            outcome.deduplicated = True
+            outcome.timings["copy"] = time.monotonic() - mark
+            return rendered
+        rendered = self.render(source)
+        outcome.timings["decode"] = rendered.decode_s
+        outcome.timings["encode"] = rendered.encode_s
+        return rendered
+
+    def _write(self, uuid: UUID, rendered: Rendered, outcome: Outcome) -> list[str]:
+        """Store each rendition under its name in the photo's folder; their relpaths, in order."""
+        mark = time.monotonic()
+        relpaths = [
+            self.store.write(
+                rendition_relpath(uuid, rendition.preset, rendition.digest, rendition.format.extension),
+                rendition.data,
+            )
+            for rendition in rendered.renditions
+        ]
+        outcome.timings["store"] = time.monotonic() - mark
+        return relpaths
 
     def rerender(self, photo_id: str, *, after_outage: bool = False) -> Outcome:
         """Render a completed photo again with the current settings, unless its renditions are
@@ -198,28 +223,36 @@ class PhotoProcessor:
         """Download, render and store the claimed photo's renditions beside its old ones, then
         swap the rows and remove the objects they no longer name."""
         self.store.check()
-        source = self._download(url, outcome)
-        rendered = self.render(source)
-        outcome.timings["decode"] = rendered.decode_s
-        outcome.timings["encode"] = rendered.encode_s
+        source, kept = self._source_again(uuid, url, outcome)
+        sha256 = duplicates.content_sha256(source)
+        rendered = self._rendered(uuid, source, sha256, outcome)
+        relpaths = self._write(uuid, rendered, outcome)
         mark = time.monotonic()
-        relpaths = [
-            self.store.write(
-                rendition_relpath(uuid, rendition.preset, rendition.digest, rendition.format.extension),
-                rendition.data,
-            )
-            for rendition in rendered.renditions
-        ]
-        outcome.timings["store"] = time.monotonic() - mark
-        mark = time.monotonic()
-        replaced = completion.replace(self.db, uuid, rendered, relpaths, self.settings.fingerprint)
+        replaced = completion.replace(self.db, uuid, rendered, relpaths, self.settings.fingerprint, sha256)
         outcome.timings["database"] = time.monotonic() - mark
         if replaced:
             self._remove(uuid, keep=relpaths)
+            if self.keep_originals and not kept:
+                originals.keep(self.db, self.store, uuid, sha256, source)
             return
         # Set back to pending by hand meanwhile (a delete waits for the lock): its rows, not ours.
         self._remove(uuid, keep=claims.rendition_relpaths(self.db, uuid))
         outcome.result = "skipped_not_completed"
+
+    def _source_again(self, uuid: UUID, url: str, outcome: Outcome) -> tuple[bytes, bool]:
+        """The source of a photo being re-rendered, and whether it came from its kept original:
+        that original when there is one (pipeline/originals.py), else downloaded again."""
+        sha256 = originals.source_of(self.db, uuid)
+        if sha256 is not None:
+            mark = time.monotonic()
+            data = self.store.original(sha256)
+            if data is not None and duplicates.content_sha256(data) == sha256:
+                outcome.from_original = True
+                outcome.bytes_downloaded = len(data)
+                outcome.timings["original"] = time.monotonic() - mark
+                return data, True
+            log.warning("The original of %s is missing from the store; downloading it again.", uuid)
+        return self._download(url, outcome), False
 
     def _end_rerender_attempt(self, uuid: UUID, error: BaseException) -> None:
         """Record that the re-render attempt ended with `error` (no crash); best effort."""

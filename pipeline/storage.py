@@ -75,6 +75,19 @@ def rendition_relpath(photo_id: UUID, preset: str, digest: str, extension: str) 
     return f"{photo_folder(photo_id)}/{name}"
 
 
+# Where KEEP_ORIGINALS keeps each source, by the sha256 of its bytes: one object for every
+# photo with those bytes. No thumbnail format's suffix, so the thumbnail routes never serve one.
+ORIGINALS = "originals"
+SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+
+
+def original_relpath(sha256: str) -> str:
+    """The relative path of the source whose bytes have this sha256 (hex)."""
+    if not SHA256_HEX.fullmatch(sha256):
+        raise ValueError(f"not a sha256: {sha256!r}")
+    return f"{ORIGINALS}/{sha256}"
+
+
 def checked_relpath(relpath: str) -> PurePosixPath | None:
     """`relpath` as a path inside the store, or None when it could leave it or names no thumbnail
     format: what a client asks for is checked here before any backend sees it."""
@@ -119,3 +132,13 @@ class ThumbnailStore(Protocol):
     def read(self, relpath: str, *, held: tuple[str, ...] = ()) -> StoredThumbnail | None:
         """The thumbnail at `relpath`, or None when there is none. `held`: the ETags the client
         holds; when one matches, the answer has no body."""
+
+    def keep_original(self, sha256: str, data: bytes) -> None:
+        """Store a source under its content hash (`original_relpath`), whole; StorageError if not."""
+
+    def original(self, sha256: str) -> bytes | None:
+        """The source kept under this hash, or None when there is none. StorageError when the
+        store cannot answer."""
+
+    def drop_original(self, sha256: str) -> None:
+        """Remove the source kept under this hash (a missing one is no error)."""

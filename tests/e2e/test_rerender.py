@@ -5,6 +5,7 @@ and leave no object its rows do not name."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import signal
@@ -18,13 +19,14 @@ from typing import Any
 import pytest
 import requests
 from peewee import Database
+from prometheus_client.parser import text_string_to_metric_families
 
 from config import load_config
 from harness import proc_tree
-from harness.imageserver import ImageServer
+from harness.imageserver import ImageServer, Reply
 from harness.polling import wait_until
 from harness.queue import QueueProbe
-from harness.service_processes import REPO
+from harness.service_processes import REPO, free_port
 from pipeline.render_settings import RenderSettings
 from tests.e2e.conftest import wait_for_status
 from tests.e2e.reliability import fresh_worker, hold, lock_held, running, thumbnail_files, wait_for_workers
@@ -317,3 +319,90 @@ def _no_left_over_lane(service_env: dict[str, str]) -> Any:
     yield
     probe.purge()
     probe.close()
+
+
+def test_duplicates_are_copied_originals_feed_the_rerender_and_a_delete_keeps_what_another_photo_names(
+    service_env: dict[str, str],
+    log_dir: Path,
+    api: str,
+    database: Database,
+    image_server: ImageServer,
+    thumbs_dir: Path,
+    tmp_path: Path,
+) -> None:
+    metrics_port = free_port()
+    metrics = {"WORKER_METRICS_PORT": str(metrics_port), "dramatiq_prom_db": str(tmp_path)}
+    env = {**service_env, **BEFORE, **metrics, "KEEP_ORIGINALS": "1"}
+    # Bytes of this run's own (other tests serve the same picture): a JPEG comment makes them so.
+    source = photo_bytes(900, 600, comment=uuid.uuid4().bytes)
+    sha256 = hashlib.sha256(source).hexdigest()
+    paths = [f"/same-{uuid.uuid4()}.jpg" for _ in range(2)]
+    first = insert_photo(database, image_server.image(paths[0], source))
+    second = insert_photo(database, image_server.image(paths[1], source))
+    original = thumbs_dir / "originals" / sha256
+    with running(fresh_worker(env, log_dir)):
+        assert service_command(env, "process-pending").returncode == 0
+        for photo_id in (first, second):
+            assert wait_for_status(database, photo_id, "completed", "failed") == "completed"
+        rows = [assert_files_are_its_rows(thumbs_dir, database, p) for p in (first, second)]
+        # The same renditions (names carry their digest), each photo's in its own folder.
+        names = [sorted(url.rsplit("/", 1)[1] for *_, url in row["renditions"]) for row in rows]
+        assert names[0] == names[1]
+        assert {url.split("/")[1] for *_, url in rows[0]["renditions"]} == {first}
+        assert {url.split("/")[1] for *_, url in rows[1]["renditions"]} == {second}
+        # Fresh metrics (their own folder): one rendered, one copied.
+        counted = wait_until(
+            lambda: counts if sum((counts := source_counts(metrics_port)).values()) >= 2 else None,
+            timeout=30,
+            message="both photos in the worker's metrics",
+        )
+        assert counted == {"rendered": 1, "deduplicated": 1}
+    assert original.read_bytes() == source
+    assert kept_originals(database, [first, second]) == {first: sha256, second: sha256}
+
+    # The sources are gone from the web: the re-render reads the originals.
+    for path in paths:
+        image_server.serve(path, Reply(status=404, body=b"gone"))
+    hits = [image_server.hits(path) for path in paths]
+    after = {**service_env, **AFTER, "KEEP_ORIGINALS": "1"}
+    assert queued_count(rerender(after, "--since", created_at(database, [first, second]))) == 2
+    with running(fresh_worker(after, log_dir)):
+        wait_until(
+            lambda: all(rendered_with(database, p) == fingerprint(after) for p in (first, second)),
+            timeout=60,
+            message="both re-rendered from their original",
+        )
+    assert [image_server.hits(path) for path in paths] == hits, "no source downloaded again"
+    for photo_id in (first, second):
+        assert len(assert_files_are_its_rows(thumbs_dir, database, photo_id)["renditions"]) == 4
+
+    # A delete removes the original only with the last photo that has its bytes.
+    assert requests.delete(f"{api}/photos/{first}", timeout=30).status_code == 204
+    assert thumbnail_files(thumbs_dir, first) == []
+    assert original.read_bytes() == source, "the second photo still has these bytes"
+    assert len(assert_files_are_its_rows(thumbs_dir, database, second)["renditions"]) == 4
+    assert requests.delete(f"{api}/photos/{second}", timeout=30).status_code == 204
+    assert thumbnail_files(thumbs_dir, second) == []
+    assert not original.exists()
+
+
+def kept_originals(database: Database, photo_ids: list[str]) -> dict[str, str]:
+    rows = database.execute_sql(
+        "SELECT uuid::text, content_sha256 FROM photos WHERE uuid = ANY(%s::uuid[]) AND original_kept",
+        (photo_ids,),
+    ).fetchall()
+    return dict(rows)
+
+
+def source_counts(port: int) -> dict[str, int]:
+    """photo_processor_sources_total by source, as the worker serves it."""
+    try:
+        text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    except requests.ConnectionError:
+        return {}
+    return {
+        sample.labels["source"]: int(sample.value)
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "photo_processor_sources_total"
+    }

@@ -100,4 +100,6 @@ def complete_with(
     """Complete the photo as the worker does, with one `thumb` JPEG stored at `relpath`, made with
     the settings whose fingerprint is `rendered_with` (none known, by default)."""
     rendition = one_rendition(width=width, height=height)
-    return completion.complete(db, uuid.UUID(photo_id), rendition, [relpath], rendered_with)
+    # A source of its own: no other photo's duplicate (pipeline/duplicates.py).
+    sha256 = hashlib.sha256(photo_id.encode()).hexdigest()
+    return completion.complete(db, uuid.UUID(photo_id), rendition, [relpath], rendered_with, sha256)
