@@ -92,6 +92,13 @@ def _webhooks(quick: bool) -> Section:
     return webhooks.run(quick=quick)
 
 
+def _reuse(quick: bool) -> Section:
+    """The reuse suite (issue 20: duplicates copied, originals read by re-renders)."""
+    from bench import reuse
+
+    return reuse.run(quick=quick)
+
+
 def _api(quick: bool) -> Section:
     """The API suite (wrk against gunicorn with 100,000 pending photos; needs wrk installed)."""
     from bench import api_load
@@ -110,6 +117,7 @@ SUITES: dict[str, Callable[[bool], Section]] = {
     "endtoend": _endtoend,
     "ingest": _ingest,
     "webhooks": _webhooks,
+    "reuse": _reuse,
     "api": _api,
 }
 
