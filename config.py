@@ -93,6 +93,15 @@ class Config:
     max_crashes: int = setting(
         3, "attempts that took the worker down (killed, out of memory) before the photo fails", low=1
     )
+    max_per_host: int = setting(
+        4, "downloads at once from one source host, per worker process (pipeline/host_breaker.py)", low=1
+    )
+    host_breaker_failures: int = setting(
+        5, "consecutive failures of a source host (no connection, timeout, 5xx) that pause it", low=1
+    )
+    host_pause_s: float = setting(
+        30.0, "how long a failing source host is paused before one probe checks it", low=0.1
+    )
     keep_originals: bool = setting(
         False,
         "keep each source in the store under its content hash (originals/<sha256>), which re-rendering "

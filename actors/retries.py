@@ -48,5 +48,7 @@ class PhotoRetries(Retries):
         outages = message.options.get(OUTAGE_RETRIES, 0)
         message.options[OUTAGE_RETRIES] = outages + 1
         _, delay = compute_backoff(outages, factor=self.min_backoff, max_backoff=self.max_backoff)
+        # An outage that knows its end (a paused source host: pipeline/host_breaker.py) says when.
+        delay = getattr(exception, "retry_after_ms", None) or delay
         self.logger.info("Retrying message %r in %d milliseconds.", message.message_id, delay)
         broker.enqueue(message, delay=delay)

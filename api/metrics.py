@@ -18,7 +18,8 @@ from prometheus_client import multiprocess
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from models import counts_by_status
+from models import counts_by_status, db
+from pipeline.host_breaker import paused_hosts
 
 # Module level on purpose: a metric may be registered once per process, and under gunicorn the
 # app module is imported once per worker, after gunicorn_conf.py chose the multiprocess mode.
@@ -86,6 +87,15 @@ class PhotoStatusCollector(Collector):
         for status, count in counts.items():
             family.add_metric([status], count)
         yield family
+        # The source hosts paused by the breaker (pipeline/host_breaker.py), 1 each while paused.
+        hosts = GaugeMetricFamily(
+            "photo_processor_source_host_paused",
+            "Source hosts whose photos wait after repeated failures (1 while paused or probed).",
+            labels=["host"],
+        )
+        for paused in paused_hosts(db):
+            hosts.add_metric([paused["host"]], 1)
+        yield hosts
 
 
 class MetricsEndpoint:

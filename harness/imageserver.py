@@ -27,12 +27,13 @@ class Reply:
 class ImageServer:
     """Routes map a path to a list of replies, served in order; the last one repeats."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self._routes: dict[str, list[Reply]] = {}
         self._hits: Counter[str] = Counter()
         self._lock = threading.Lock()
         self._gates: dict[str, threading.Event] = {}
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        # port 0: one the system picks; a given one for a host that comes back where it was.
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 

@@ -12,7 +12,7 @@ import functools
 import logging
 import time
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from uuid import UUID
 
 from config import Config
@@ -20,8 +20,9 @@ from connection_pool import PooledDatabase
 from models import init_db
 from pipeline import claims, completion, duplicates, originals, rerender_claims
 from pipeline.decode_ledger import DecodeLedger, return_freed_memory
-from pipeline.errors import PermanentError, StorageError, classify
+from pipeline.errors import PermanentError, SourceUnavailable, StorageError, classify
 from pipeline.fetch import Fetcher, FetchPolicy
+from pipeline.host_breaker import HostBreaker, HostPaused, host_of
 from pipeline.locks import photo_lock
 from pipeline.open_store import open_store
 from pipeline.outcome import Outcome
@@ -54,6 +55,7 @@ class PhotoProcessor:
     max_attempts: int  # attempts that ended with an error or a thumbnail, per request
     max_crashes: int  # attempts that ended with no outcome (the worker died), per request
     keep_originals: bool = False  # KEEP_ORIGINALS: each source kept in the store (pipeline/originals.py)
+    hosts: HostBreaker = field(default_factory=lambda: HostBreaker(4, 5, 30.0, 60.0))  # polite downloads
 
     @classmethod
     def from_config(cls, config: Config) -> PhotoProcessor:
@@ -81,6 +83,12 @@ class PhotoProcessor:
             max_attempts=config.retry_max + 1,
             max_crashes=config.max_crashes,
             keep_originals=config.keep_originals,
+            hosts=HostBreaker(
+                max_per_host=config.max_per_host,
+                failures_to_pause=config.host_breaker_failures,
+                pause_s=config.host_pause_s,
+                probe_s=config.download_deadline_s,
+            ),
         )
 
     def close(self) -> None:
@@ -273,9 +281,21 @@ class PhotoProcessor:
             )
 
     def _download(self, url: str, outcome: Outcome) -> bytes:
-        """The photo's source, downloaded; what the download did goes into `outcome`."""
-        outcome.fetched = True
-        download = self.fetcher.fetch(url)
+        """The photo's source, downloaded politely (pipeline/host_breaker.py: HostPaused or
+        HostBusy before any request when its host may not be asked now); what the download
+        did goes into `outcome`."""
+        host = host_of(url)
+        with self.hosts.slot(self.db, host) as failing:
+            outcome.fetched = True
+            try:
+                download = self.fetcher.fetch(url)
+            except SourceUnavailable as error:
+                if self.hosts.failed(self.db, host, str(error)):
+                    # This failure paused the host: the photo waits with the others, unspent.
+                    raise HostPaused(f"{host} paused: {error}", retry_after_ms=self.hosts.pause_ms) from error
+                raise
+            if failing:
+                self.hosts.succeeded(self.db, host)
         outcome.bytes_downloaded = len(download.data)
         outcome.content_type = download.content_type
         if download.final_url != url:

@@ -10,6 +10,7 @@ from peewee import fn
 
 from api.lane_stats import lane_stats
 from models import Photo, counts_and_clock, db
+from pipeline.host_breaker import paused_hosts
 
 
 class Stats:
@@ -30,6 +31,7 @@ class Stats:
             "total": sum(counts.values()),
             "now": now.isoformat(),
             "lanes": lane_stats(db),
+            "paused_hosts": paused_hosts(db),
         }
         if since is not None:
             row = (

@@ -180,7 +180,12 @@ def test_a_file_shows_its_progress_a_line_per_tenth(
     result = _import(service_env, str(path), "--batch-size", "10")
 
     assert result.returncode == 0, result.stderr
-    progress = re.findall(r"^lines read (\d+)/100 \((\d+)%, \d+/s\)$", result.stderr, re.MULTILINE)
+    # Each line but the last also says how long the rest should take, at the rate so far.
+    progress = re.findall(
+        r"^lines read (\d+)/100 \((\d+)%, \d+/s(?:, about [\d.]+ (?:s|min|h) left)?\)$",
+        result.stderr,
+        re.MULTILINE,
+    )
     assert progress == [(str(n), str(n)) for n in range(10, 101, 10)]
     assert _photos(database, host).keys() == {f"https://{host}/{n}.jpg" for n in range(100)}
 
