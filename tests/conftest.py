@@ -59,6 +59,10 @@ def service_env(
         "RETRY_MAX_BACKOFF_MS": "1000",
         "DOWNLOAD_TIMEOUT_S": "5",
         "LOG_FORMAT": "text",
+        # Every test's sources share one image server, one host to the breaker, whose failures
+        # would add up across tests (and fail-on-purpose sources fail a lot): the breaker stays
+        # shut unless a test is about it (tests/e2e/test_polite_downloads.py sets its own).
+        "HOST_BREAKER_FAILURES": "1000000",
     }
 
 

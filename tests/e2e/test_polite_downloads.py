@@ -54,7 +54,6 @@ def test_a_refusing_host_is_paused_its_photos_wait_unspent_and_complete_once_it_
         refusing = [insert_photo(database, f"http://{refusing_host}/gone-{i}.jpg") for i in range(4)]
         env = {
             **service_env,
-            "WORKER_THREADS": "4",
             "MAX_PER_HOST": "2",
             "HOST_BREAKER_FAILURES": "2",
             "HOST_PAUSE_S": "1",
@@ -62,7 +61,7 @@ def test_a_refusing_host_is_paused_its_photos_wait_unspent_and_complete_once_it_
             "RETRY_MIN_BACKOFF_MS": "100",
             "RETRY_MAX_BACKOFF_MS": "500",
         }
-        with running(fresh_worker(env, log_dir)):
+        with running(fresh_worker(env, log_dir, threads=4)):
             sent = requests.post(f"{api}/photos/process", json=refusing + slow + healthy, timeout=30)
             assert sent.status_code == 202, sent.text
 
