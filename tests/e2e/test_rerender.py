@@ -73,16 +73,19 @@ def assert_files_are_its_rows(thumbs_dir: Path, database: Database, photo_id: st
 
 
 def completed_photos(
-    env: dict[str, str], log_dir: Path, database: Database, image_server: ImageServer, count: int
+    env: dict[str, str], log_dir: Path, api: str, database: Database, image_server: ImageServer, count: int
 ) -> list[tuple[str, str]]:
-    """`count` photos completed by a worker with BEFORE's settings; (uuid, source path) each."""
+    """`count` photos completed by a worker with BEFORE's settings; (uuid, source path) each.
+    Only these photos are queued (by the API, not process-pending): earlier modules leave
+    pending photos of sources long gone in the session's database, and queueing those would put
+    their retries in front of these and of every later module's photos."""
     photos = []
     for _ in range(count):
         path = f"/rerender-{uuid.uuid4()}.jpg"
         photos.append((insert_photo(database, image_server.image(path, photo_bytes(900, 600))), path))
     with running(fresh_worker({**env, **BEFORE}, log_dir)):
-        done = service_command({**env, **BEFORE}, "process-pending")
-        assert done.returncode == 0, done.stderr
+        sent = requests.post(f"{api}/photos/process", json=[photo_id for photo_id, _ in photos], timeout=30)
+        assert sent.status_code == 202, sent.text
         for photo_id, _ in photos:
             assert wait_for_status(database, photo_id, "completed", "failed") == "completed"
     for photo_id, _ in photos:
@@ -115,7 +118,7 @@ def test_rerender_replaces_the_renditions_while_the_photos_stay_completed_and_se
     image_server: ImageServer,
     thumbs_dir: Path,
 ) -> None:
-    photos = completed_photos(service_env, log_dir, database, image_server, 3)
+    photos = completed_photos(service_env, log_dir, api, database, image_server, 3)
     before = {photo_id: assert_files_are_its_rows(thumbs_dir, database, photo_id) for photo_id, _ in photos}
     assert all(len(row["renditions"]) == 2 for row in before.values())
     env = {**service_env, **AFTER}
@@ -169,11 +172,12 @@ def test_rerender_replaces_the_renditions_while_the_photos_stay_completed_and_se
 def test_a_worker_killed_mid_rerender_keeps_the_old_renditions_and_rerenders_later(
     service_env: dict[str, str],
     log_dir: Path,
+    api: str,
     database: Database,
     image_server: ImageServer,
     thumbs_dir: Path,
 ) -> None:
-    [(photo_id, path)] = completed_photos(service_env, log_dir, database, image_server, 1)
+    [(photo_id, path)] = completed_photos(service_env, log_dir, api, database, image_server, 1)
     old = assert_files_are_its_rows(thumbs_dir, database, photo_id)
     env = {**service_env, **AFTER, "DOWNLOAD_TIMEOUT_S": "60"}
     gate = hold(image_server, path)
@@ -215,7 +219,7 @@ def test_a_delete_during_a_rerender_waits_for_it_and_one_before_it_leaves_nothin
     image_server: ImageServer,
     thumbs_dir: Path,
 ) -> None:
-    [(during, path), (before, _)] = completed_photos(service_env, log_dir, database, image_server, 2)
+    [(during, path), (before, _)] = completed_photos(service_env, log_dir, api, database, image_server, 2)
     env = {**service_env, **AFTER, "DOWNLOAD_TIMEOUT_S": "60"}
     since = created_at(database, [during, before])
     # Deleted while its message waits in the lane: the message finds it gone.
@@ -279,11 +283,12 @@ def test_two_rerender_runs_at_once_queue_each_photo_once(
 def test_settings_changed_again_mid_rerender_end_with_the_latest(
     service_env: dict[str, str],
     log_dir: Path,
+    api: str,
     database: Database,
     image_server: ImageServer,
     thumbs_dir: Path,
 ) -> None:
-    photos = completed_photos(service_env, log_dir, database, image_server, 3)
+    photos = completed_photos(service_env, log_dir, api, database, image_server, 3)
     _, held_path = photos[0]
     since = created_at(database, [p for p, _ in photos])
     first = {**service_env, **AFTER, "DOWNLOAD_TIMEOUT_S": "60"}
@@ -341,7 +346,8 @@ def test_duplicates_are_copied_originals_feed_the_rerender_and_a_delete_keeps_wh
     second = insert_photo(database, image_server.image(paths[1], source))
     original = thumbs_dir / "originals" / sha256
     with running(fresh_worker(env, log_dir)):
-        assert service_command(env, "process-pending").returncode == 0
+        sent = requests.post(f"{api}/photos/process", json=[first, second], timeout=30)
+        assert sent.status_code == 202, sent.text
         for photo_id in (first, second):
             assert wait_for_status(database, photo_id, "completed", "failed") == "completed"
         rows = [assert_files_are_its_rows(thumbs_dir, database, p) for p in (first, second)]
