@@ -99,6 +99,13 @@ def _reuse(quick: bool) -> Section:
     return reuse.run(quick=quick)
 
 
+def _lanes(quick: bool) -> Section:
+    """The lanes suite (issue 20: new photos' p99 beside a re-render of 100,000)."""
+    from bench import lanes
+
+    return lanes.run(quick=quick)
+
+
 def _api(quick: bool) -> Section:
     """The API suite (wrk against gunicorn with 100,000 pending photos; needs wrk installed)."""
     from bench import api_load
@@ -118,6 +125,7 @@ SUITES: dict[str, Callable[[bool], Section]] = {
     "ingest": _ingest,
     "webhooks": _webhooks,
     "reuse": _reuse,
+    "lanes": _lanes,
     "api": _api,
 }
 

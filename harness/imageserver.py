@@ -32,6 +32,7 @@ class ImageServer:
         self._hits: Counter[str] = Counter()
         self._lock = threading.Lock()
         self._gates: dict[str, threading.Event] = {}
+        self._families: dict[str, bytes] = {}
         # port 0: one the system picks; a given one for a host that comes back where it was.
         self._httpd = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
         self._httpd.daemon_threads = True
@@ -69,6 +70,13 @@ class ImageServer:
         """Serve one image at `path`, each reply `delay_s` late; return the full URL."""
         return self.serve(path, Reply(body=body, content_type=content_type, delay_s=delay_s))
 
+    def family(self, prefix: str, body: bytes) -> None:
+        """Serve `body` plus the path itself (after a NUL: a JPEG decoder ignores bytes after its
+        end marker) at every path under `prefix`: as many sources of bytes of their own as a
+        benchmark names, without holding each in memory."""
+        with self._lock:
+            self._families[prefix] = body
+
     def hold(self, path: str) -> threading.Event:
         """Make requests for `path` wait until the returned event is set (a download in flight)."""
         gate = threading.Event()
@@ -88,6 +96,11 @@ class ImageServer:
             replies = self._routes.get(path)
             gate = self._gates.get(path)
             if not replies:
+                family = next(
+                    (body for prefix, body in self._families.items() if path.startswith(prefix)), None
+                )
+                if family is not None:
+                    return Reply(body=family + b"\0" + path.encode()), gate
                 return None, gate
             return (replies.pop(0) if len(replies) > 1 else replies[0]), gate
 
