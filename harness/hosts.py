@@ -1,42 +1,36 @@
 """Hosts on a LAN, for tests that cut cables (issue 21): machines that vanish, links that split.
 
-The layout, every name carrying the run id (`pp<id>`), so two runs never meet:
-- `pp<id>-lan`: a namespace holding one Linux bridge, the switch.
-- `pp<id>-<name>`: one namespace a host, joined to the switch by a veth pair: the host end
-  (10.<a>.<b>.<n>/24) inside the host, the switch port inside the LAN namespace. No veth end is
-  ever in the root namespace, so nothing of a test can be routed there.
-- the database host: a host running a private PostgreSQL 15 (harness/lan_postgres.py).
-- service bridges: a host's own 127.0.0.1:<port> forwarded to a service of the root namespace
-  (RabbitMQ, S3, image server, webhook receiver), by harness/bridge.py.
+The parts, every name carrying the run id (`pp<id>`), so two runs never meet:
+- harness/switch.py: `pp<id>-lan`, a namespace holding a Linux bridge, the switch, and one
+  namespace `pp<id>-<name>` per host, cabled to it by a veth pair (no end in the root namespace).
+- harness/lan_postgres.py: the database host's private PostgreSQL 15, on the LAN and a socket.
+- harness/bridge.py: a host's own 127.0.0.1:<port> forwarded to a service of the root namespace
+  (RabbitMQ, S3, image server, webhook receiver).
+- harness/leftovers.py: what of a run is still there.
 
 The verbs, and how each is made without netem or a firewall:
 - `cut(host)`: the host's switch port goes down. Both hosts' interfaces stay up and see silence,
   neither FIN nor RST; TCP on each side finds out by its own timeouts. Its bridges go silent too.
-- `partition(host, peer_or_service)`: one path only. For a LAN peer (the database host) both ends
-  get a permanent neighbour entry pointing at a MAC nobody has: the frames go into the switch
-  and die there, for that pair only, other hosts untouched. For a bridged service, that line
-  goes silent. Every neighbour entry is static from the start, so no ARP failure ever turns a
-  cut into "no route to host": silence is all a host sees.
+- `partition(host, peer_or_service)`: one path only. For a LAN peer (the database host) the
+  pair's frames are lost in the switch (`Switch.split`: neighbour entries at a MAC nobody has),
+  other hosts untouched. For a bridged service, that line goes silent.
 - `latency(host, service, ms)`: each chunk on that bridge waits `ms` in each direction. For the
   database, the host reaches it through a line in its own namespace (`pg_dsn(..., delayable=True)`)
   whose far side is a real LAN connection, so cuts and partitions still act on TCP itself.
 - `restore(host[, service])`: undoes cut and partitions (or the one partition named).
 - `run(host, argv, env, log_dir)`: a ServiceProcess inside the host (`ip netns exec`).
-`leftovers(run_id)` says what of a run is still there; the `lan` fixture asserts it is empty.
+`leftovers(run_id)` (harness/leftovers.py) says what of a run is still there; the `lan` fixture
+of tests/conftest.py asserts it is empty.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-import glob
-import os
 import secrets
 import shutil
 import tempfile
-import threading
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
@@ -44,25 +38,11 @@ from harness import netns
 from harness.bridge import Line, Switchboard
 from harness.lan_postgres import PORT as PG_PORT
 from harness.lan_postgres import LanPostgres
+from harness.leftovers import RUN_MARK, TMP, files
 from harness.service_processes import RUNNING, ServiceProcess
+from harness.switch import Host, Switch
 
 T = TypeVar("T")
-RUN_MARK = "PP_HOSTS_RUN"  # in the environment of every process a run starts, to find strays
-TMP = tempfile.gettempdir()  # not pytest's tmp_path: postgres must enter the cluster's directory
-NOWHERE_MAC = "02:00:00:00:00:00"  # no interface has it: frames sent to it are lost in the switch
-
-
-@dataclass(frozen=True)
-class Host:
-    """One machine of the LAN: its namespace, address and switch port."""
-
-    name: str
-    ns: str
-    address: str
-    mac: str
-    switch_port: str  # the veth end inside the LAN namespace
-
-
 HostRef = Host | str
 
 
@@ -72,15 +52,11 @@ class Lan:
     def __init__(self, log_dir: Path, *, run_id: str | None = None) -> None:
         self.run_id = run_id or secrets.token_hex(3)
         self.prefix = f"pp{self.run_id}"
-        self.ns = f"{self.prefix}-lan"
         self.log_dir = log_dir
-        seed = int(self.run_id[:4], 16)
-        self.net = f"10.{100 + seed % 100}.{(seed >> 8) % 256}"  # varied by run, for reading logs
-        self.subnet = f"{self.net}.0/24"
-        self.hosts: dict[str, Host] = {}
+        self.switch = Switch(self.run_id)
+        self.hosts = self.switch.hosts  # name -> Host
         self.db: LanPostgres | None = None
         self._db_host: Host | None = None
-        self._nic = f"e{self.run_id}"  # the host end's name, the same in every host namespace
         self._switchboard: Switchboard | None = None
         self._lines: dict[tuple[str, str], Line] = {}  # (host, service) -> bridged service line
         self._db_lines: dict[str, Line] = {}  # host -> its delayable line to the database
@@ -92,38 +68,12 @@ class Lan:
 
     def up(self) -> Lan:
         """Make the LAN namespace and its switch; return self."""
-        netns.add(self.ns)
-        netns.ip("-n", self.ns, "link", "add", f"b{self.run_id}", "type", "bridge")
-        netns.ip("-n", self.ns, "link", "set", f"b{self.run_id}", "up")
+        self.switch.up()
         return self
 
     def add_host(self, name: str) -> Host:
-        """A new namespace `pp<id>-<name>` plugged into the switch, with static neighbours."""
-        if name in self.hosts or name == "lan":
-            raise ValueError(f"host name {name!r} already taken")
-        n = len(self.hosts) + 1
-        host = Host(
-            name=name,
-            ns=f"{self.prefix}-{name}",
-            address=f"{self.net}.{n}",
-            mac=f"02:70:70:{n >> 8:02x}:{n & 255:02x}:01",
-            switch_port=f"p{self.run_id}n{n}",
-        )
-        netns.add(host.ns)
-        # Made inside the LAN namespace, the peer moved straight into the host: never in ours.
-        netns.ip(
-            "-n", self.ns, "link", "add", host.switch_port, "type", "veth",
-            "peer", "name", self._nic, "netns", host.ns,
-        )  # fmt: skip
-        netns.ip("-n", self.ns, "link", "set", host.switch_port, "master", f"b{self.run_id}", "up")
-        netns.ip("-n", host.ns, "link", "set", self._nic, "address", host.mac)
-        netns.ip("-n", host.ns, "addr", "add", f"{host.address}/24", "dev", self._nic)
-        netns.ip("-n", host.ns, "link", "set", self._nic, "up")
-        for other in self.hosts.values():
-            self._neighbour(other, host, host.mac)
-            self._neighbour(host, other, other.mac)
-        self.hosts[name] = host
-        return host
+        """A new host namespace `pp<id>-<name>` on the switch."""
+        return self.switch.plug(name)
 
     def add_database(self, name: str = "db", *, options: Sequence[str] = ()) -> LanPostgres:
         """A host running a private PostgreSQL 15 (initdb'd, started); `options`: `-c` settings."""
@@ -132,7 +82,7 @@ class Lan:
         cluster = LanPostgres(
             host.ns,
             host.address,
-            self.subnet,
+            self.switch.subnet,
             root,
             self.log_dir,
             options=(f"cluster_name={self.prefix}-{name}", *options),
@@ -206,7 +156,7 @@ class Lan:
     def cut(self, host: HostRef) -> None:
         """The host vanishes: its switch port down, its bridges silent. Nothing is closed."""
         found = self.host(host)
-        netns.ip("-n", self.ns, "link", "set", found.switch_port, "down")
+        self.switch.set_port(found, up=False)
         self._cut.add(found.name)
         self._refresh(found.name)
 
@@ -214,9 +164,7 @@ class Lan:
         """Silence one path of `host`: to a LAN peer (e.g. "db") or one bridged service."""
         found = self.host(host)
         if service in self.hosts:
-            peer = self.hosts[service]
-            self._neighbour(found, peer, NOWHERE_MAC)
-            self._neighbour(peer, found, NOWHERE_MAC)
+            self.switch.split(found, self.hosts[service])
         elif (found.name, service) not in self._lines:
             raise KeyError(f"{found.name} has neither a LAN peer nor a bridge called {service!r}")
         self._partitions.add((found.name, service))
@@ -226,20 +174,19 @@ class Lan:
         """Undo `cut(host)` and every partition of `host`, or only the partition to `service`."""
         found = self.host(host)
         if service is None and found.name in self._cut:
-            netns.ip("-n", self.ns, "link", "set", found.switch_port, "up")
+            self.switch.set_port(found, up=True)
             self._cut.discard(found.name)
         for name, peer in sorted(self._partitions):
             if name == found.name and service in (None, peer):
                 if peer in self.hosts:
-                    self._neighbour(found, self.hosts[peer], self.hosts[peer].mac)
-                    self._neighbour(self.hosts[peer], found, found.mac)
+                    self.switch.join(found, self.hosts[peer])
                 self._partitions.discard((name, peer))
         self._refresh(found.name)
 
     def latency(self, host: HostRef, service: str, ms: float) -> None:
         """Delay each chunk of `host`'s path to `service` by `ms` in each direction (0: none)."""
         found = self.host(host)
-        if service in self.hosts and self._db_host is not None and service == self._db_host.name:
+        if self._db_host is not None and service == self._db_host.name:
             line = self._db_lines.get(found.name)
             if line is None:
                 raise KeyError(f"{found.name} has no delayable database line: pg_dsn(..., delayable=True)")
@@ -267,11 +214,8 @@ class Lan:
             attempt("remove postgres", self.db.remove)
         if self._switchboard is not None:
             attempt("close bridges", self._switchboard.close)
-        for host in self.hosts.values():
-            attempt(f"remove {host.ns}", functools.partial(netns.remove, host.ns))
-        if self.ns in netns.names():
-            attempt(f"remove {self.ns}", functools.partial(netns.remove, self.ns))
-        for path in glob.glob(f"{TMP}/{self.prefix}-*"):
+        errors += self.switch.remove()
+        for path in files(self.prefix):
             shutil.rmtree(path, ignore_errors=True)
         if errors:
             raise RuntimeError("teardown of the LAN failed: " + "; ".join(errors))
@@ -287,12 +231,6 @@ class Lan:
         if self.db is None:
             raise RuntimeError("this LAN has no database host: add_database() first")
         return self.db
-
-    def _neighbour(self, on: Host, of: Host, mac: str) -> None:
-        """On host `on`, a permanent neighbour entry: `of`'s address is at `mac`."""
-        netns.ip(
-            "-n", on.ns, "neigh", "replace", of.address, "lladdr", mac, "dev", self._nic, "nud", "permanent"
-        )
 
     def _refresh(self, host: str) -> None:
         """Let each bridge of `host` flow unless the host is cut or that service partitioned."""
@@ -310,33 +248,3 @@ def running_lan(log_dir: Path, *, run_id: str | None = None) -> Iterator[Lan]:
         yield lan.up()
     finally:
         lan.close()
-
-
-def leftovers(run_id: str) -> list[str]:
-    """What of run `run_id` is still there: namespaces, interfaces of ours, processes, threads, files."""
-    prefix = f"pp{run_id}"
-    found = [f"namespace {ns}" for ns in netns.names() if ns.startswith(f"{prefix}-")]
-    found += [
-        f"interface {line.split(':')[1].strip()}"
-        for line in netns.ip("-o", "link", "show").splitlines()
-        if run_id in line.split(":")[1]
-    ]
-    found += [f"process {pid}: {what}" for pid, what in _processes_of(prefix, run_id)]
-    found += [f"thread {t.name}" for t in threading.enumerate() if t.name.startswith(prefix)]
-    found += [f"file {path}" for path in glob.glob(f"{TMP}/{prefix}-*")]
-    return found
-
-
-def _processes_of(prefix: str, run_id: str) -> Iterator[tuple[int, str]]:
-    """Processes naming the run in their command line (postgres) or marked in their environment."""
-    mark = f"{RUN_MARK}={run_id}".encode()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == os.getpid():
-            continue
-        try:
-            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
-            environ = Path(f"/proc/{entry}/environ").read_bytes()
-        except OSError:  # gone meanwhile
-            continue
-        if prefix.encode() in cmdline or mark in environ.split(b"\0"):
-            yield int(entry), cmdline.replace(b"\0", b" ").decode(errors="replace").strip()

@@ -17,8 +17,9 @@ from peewee import Database
 
 from config import Config, load_config
 from harness import services as test_services
-from harness.hosts import Lan, leftovers, running_lan
+from harness.hosts import Lan, running_lan
 from harness.imageserver import ImageServer
+from harness.leftovers import leftovers
 from harness.queue import QueueProbe
 from harness.s3server import S3Server
 from harness.service_processes import RUNNING

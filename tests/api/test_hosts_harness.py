@@ -14,7 +14,8 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from harness.hosts import Lan, leftovers, running_lan
+from harness.hosts import Lan, running_lan
+from harness.leftovers import leftovers
 from harness.polling import wait_until
 from harness.service_processes import ServiceProcess
 from harness.services import AMQP_HOST, RunServices
