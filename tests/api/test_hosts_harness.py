@@ -128,18 +128,24 @@ def test_a_host_reaches_the_root_rabbitmq_through_its_bridge(lan: Lan, services:
 def test_a_cut_host_hears_silence_and_the_database_drops_its_session_by_its_own_timeouts(lan: Lan) -> None:
     db = lan.add_database(options=QUICK_TCP)
     lan.add_host("worker")
+    lan.bridge("worker", "amqp", AMQP_PORT)
     # The client's own limit, so that its blocked query ends by itself once the test is done.
     conn = pg_connect(lan, "worker", lan.pg_dsn("worker", connect_timeout=3, tcp_user_timeout=5000))
     backend = one(conn, "SELECT pg_backend_pid()")
+    amqp = lan.call_in("worker", lambda: socket.create_connection(("127.0.0.1", AMQP_PORT), timeout=5))
     root = psycopg2.connect(db.socket_dsn())
     root.autocommit = True
 
     lan.cut("worker")
     cut_at = time.monotonic()
     query, outcome = in_background(lambda: one(conn, "SELECT 1"))
+    amqp.sendall(AMQP_HEADER)
     query.join(timeout=3)
     assert query.is_alive(), f"not silence: {outcome}"  # neither answer nor error for 3 s
     assert outcome == []
+    amqp.setblocking(False)
+    with pytest.raises(BlockingIOError):  # the bridge too: no reply, and neither EOF nor reset
+        amqp.recv(64)
 
     wait_until(
         lambda: one(root, f"SELECT count(*) FROM pg_stat_activity WHERE pid = {backend}") == 0,
@@ -151,6 +157,9 @@ def test_a_cut_host_hears_silence_and_the_database_drops_its_session_by_its_own_
     assert dropped_after < 8
 
     lan.restore("worker")
+    amqp.settimeout(5)
+    assert amqp.recv(64)[:3] == CONNECTION_START  # the header held while cut, delivered now
+    amqp.close()
     query.join(timeout=15)
     assert not query.is_alive()
     assert isinstance(outcome[0], psycopg2.OperationalError)
