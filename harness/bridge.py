@@ -121,6 +121,7 @@ class Switchboard:
             for task in list(line._tasks):
                 task.cancel()
             await asyncio.gather(*line._tasks, return_exceptions=True)
+        await self._loop.shutdown_default_executor()  # a name lookup would have started its threads
 
 
 async def _set_flowing(line: Line, flowing: bool) -> None:
