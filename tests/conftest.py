@@ -17,7 +17,9 @@ from peewee import Database
 
 from config import Config, load_config
 from harness import services as test_services
+from harness.hosts import Lan, running_lan
 from harness.imageserver import ImageServer
+from harness.leftovers import leftovers
 from harness.queue import QueueProbe
 from harness.s3server import S3Server
 from harness.service_processes import RUNNING
@@ -90,6 +92,15 @@ def image_server() -> Iterator[ImageServer]:
     server = ImageServer().start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def lan(tmp_path: Path) -> Iterator[Lan]:
+    """Host namespaces on a LAN of the test's own (harness/hosts.py), removed after it, failed or
+    not; the teardown checks that nothing of it is left."""
+    with running_lan(tmp_path) as made:
+        yield made
+    assert leftovers(made.run_id) == []
 
 
 @pytest.fixture(scope="session")
