@@ -12,6 +12,9 @@ What a vanished worker leaves behind is ended by timers, not by anything it says
 
 from __future__ import annotations
 
+import json
+import re
+import statistics
 import threading
 import time
 import uuid
@@ -29,7 +32,8 @@ from harness import services
 from harness.hosts import Lan
 from harness.imageserver import ImageServer
 from harness.polling import wait_until
-from harness.service_processes import ServiceProcess, worker_argv, worker_dramatiq_env
+from harness.s3server import S3Server
+from harness.service_processes import REPO, ServiceProcess, worker_argv, worker_dramatiq_env
 from harness.switch import Host
 from harness.webhook_receiver import WebhookReceiver
 from pipeline.locks import lock_key
@@ -303,7 +307,7 @@ def test_a_worker_host_cut_off_from_rabbitmq_only_completes_its_photo_once(fleet
     wait_until(lambda: fleet.status(photo_id) == "completed", timeout=60, message="w1 completed it")
     _, second = fleet.worker("w2")
     wait_until(
-        lambda: "skipped_done" in second.logs() and photo_id in second.logs(),
+        lambda: re.search(rf"photo={photo_id} message_id=\S+ outcome=skipped_done", second.logs()),
         timeout=60,
         message="the message redelivered to w2, which finds the photo completed",
     )
@@ -315,3 +319,102 @@ def test_a_worker_host_cut_off_from_rabbitmq_only_completes_its_photo_once(fleet
     audit(fleet, [photo_id, *batch])
     assert fleet.image_server.hits(path) == 1, "downloaded once: w2 found it completed"
     assert attempt_ended(first, photo_id)
+
+
+DB_OUTAGE_S = 45
+
+
+def test_the_database_host_vanishing_for_45_s_under_a_batch_fails_nothing_and_leaves_no_dead_session(
+    fleet: Fleet,
+) -> None:
+    hosts = [fleet.worker(name)[0] for name in ("w1", "w2")]
+    batch = [photo for photo, _ in photos(fleet, 24, "db-gone")]
+    queued = service_command(fleet.root_env(), "process-pending")
+    assert queued.returncode == 0, queued.stderr
+
+    def completed() -> int:
+        rows = fleet.sql(
+            "SELECT count(*) FROM photos WHERE uuid = ANY(%s::uuid[]) AND status = 'completed'", (batch,)
+        )
+        return int(rows[0][0])
+
+    wait_until(lambda: completed() >= 4, timeout=60, message="the batch under way")
+    database_host = fleet.lan.host("db")
+    fleet.lan.cut(database_host)
+    cut_at = time.monotonic()
+    # The outage lasts DB_OUTAGE_S, the fault itself; meanwhile (by the socket, which is no
+    # cable) no photo may fail.
+    while time.monotonic() - cut_at < DB_OUTAGE_S:
+        statuses = {row[0] for row in fleet.sql("SELECT DISTINCT status::text FROM photos")}
+        assert "failed" not in statuses, "a photo failed while the database was gone"
+        time.sleep(0.5)
+    during = completed()
+    fleet.lan.restore(database_host)
+    restored_at = fleet.sql("SELECT now()")[0][0]
+    final(fleet, batch, timeout=120)
+    audit(fleet, batch)
+    assert during < len(batch), "the outage came while photos were still waiting"
+    # Every session of the workers now is one opened after the link came back: the server
+    # dropped the silent ones, and the workers' pools hold none of them.
+    addresses = [host.address for host in hosts]
+    stale = fleet.sql(
+        "SELECT pid, host(client_addr), backend_start FROM pg_stat_activity"
+        " WHERE host(client_addr) = ANY(%s) AND backend_start < %s",
+        (addresses, restored_at),
+    )
+    assert stale == [], stale
+    # And the pools work: another batch goes through both hosts' workers.
+    more = [photo for photo, _ in photos(fleet, 6, "db-back")]
+    queued = service_command(fleet.root_env(), "process-pending")
+    assert queued.returncode == 0, queued.stderr
+    final(fleet, more, timeout=60)
+    audit(fleet, more)
+
+
+S3_ONE_WAY_MS = 150  # each direction: a 300 ms round trip
+ARTIFACT = REPO / "test-artifacts" / "cut-cables.json"
+
+
+def record(name: str, figures: dict[str, float]) -> None:
+    """Keep a test's figures in test-artifacts/cut-cables.json (figures, not verdicts)."""
+    found = json.loads(ARTIFACT.read_text()) if ARTIFACT.exists() else {}
+    found[name] = figures
+    ARTIFACT.parent.mkdir(exist_ok=True)
+    ARTIFACT.write_text(json.dumps(found, indent=2, sort_keys=True))
+
+
+def total_ms(worker: ServiceProcess, photo_id: str) -> float:
+    """The worker's own time for the photo, from its outcome line."""
+    found = re.search(
+        rf"photo={photo_id} message_id=\S+ outcome=completed .*?total_ms=([\d.]+)", worker.logs()
+    )
+    assert found, f"no outcome line of {photo_id}"
+    return float(found.group(1))
+
+
+def test_a_300_ms_link_to_the_s3_server_slows_the_photos_and_they_all_complete(
+    fleet: Fleet, s3_server: S3Server, bucket_env: dict[str, str]
+) -> None:
+    fleet.env.update(bucket_env)
+    host, worker = fleet.worker("w1")
+    fleet.lan.bridge(host, "s3", int(urlsplit(s3_server.endpoint).port or 0))
+    timings: dict[str, list[float]] = {}
+    for name, one_way_ms in (("near", 0), ("far", S3_ONE_WAY_MS)):
+        fleet.lan.latency(host, "s3", one_way_ms)
+        batch = [photo for photo, _ in photos(fleet, 5, f"s3-{name}")]
+        queued = service_command(fleet.root_env(), "process-pending")
+        assert queued.returncode == 0, queued.stderr
+        final(fleet, batch, timeout=180)
+        timings[name] = sorted(total_ms(worker, photo_id) for photo_id in batch)
+        objects = s3_server.objects(bucket_env["THUMBS_BUCKET"])
+        for photo_id in batch:
+            assert fleet.status(photo_id) == "completed", photo_id
+            rows = fleet.renditions(photo_id)
+            assert len(rows) == DEFAULT_RENDITIONS, rows
+            assert sorted(key for key in objects if photo_id in key) == sorted(r[3] for r in rows)
+    near, far = statistics.median(timings["near"]), statistics.median(timings["far"])
+    record(
+        "s3_300ms_round_trip",
+        {"median_photo_ms_near": near, "median_photo_ms_far": far, "slowdown": far / near},
+    )
+    print(f"S3 at a 300 ms round trip: median {far:.0f} ms a photo against {near:.0f} ms ({far / near:.1f}x)")
