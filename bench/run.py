@@ -107,6 +107,13 @@ def _lanes(quick: bool) -> Section:
     return lanes.run(quick=quick)
 
 
+def _chaos(quick: bool) -> Section:
+    """The chaos soak (issue 21: faults of every kind under 10,000 photos; needs root)."""
+    from bench import chaos
+
+    return chaos.run(quick=quick)
+
+
 def _api(quick: bool) -> Section:
     """The API suite (wrk against gunicorn with 100,000 pending photos; needs wrk installed)."""
     from bench import api_load
@@ -127,6 +134,7 @@ SUITES: dict[str, Callable[[bool], Section]] = {
     "webhooks": _webhooks,
     "reuse": _reuse,
     "lanes": _lanes,
+    "chaos": _chaos,
     "api": _api,
 }
 
