@@ -147,7 +147,10 @@ def _each_in_its_own_process(names: list[str], args: argparse.Namespace) -> int:
     code = 0
     for name in names:
         child = [sys.executable, "-m", "bench", "--only", name, "--out", str(args.out)]
-        child += ["--quick"] * args.quick + ["--strict"] * args.strict
+        if args.quick:
+            child.append("--quick")
+        if args.strict:
+            child.append("--strict")
         code = max(code, subprocess.run(child, check=False).returncode)
     return code
 

@@ -18,9 +18,7 @@ drawn with the soak's seed (so a short soak of 8 faults has had each kind):
 - receiver_down: the webhook receiver refusing connections for `receiver_down_s`;
 - partition: a worker host cut off from the database for `host_gone_s`.
 
-The audit: every photo final (completed, or failed for those meant to), each rendition row's
-object in the bucket and no object without a row, no completion logged twice for one photo,
-one event per final state delivered (a repeat only as the same event id).
+The audit (harness/chaos_audit.py) follows, once every photo is final and the queues are empty.
 """
 
 from __future__ import annotations
@@ -28,12 +26,11 @@ from __future__ import annotations
 import functools
 import io
 import random
-import re
 import signal
 import threading
 import time
-from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -43,6 +40,7 @@ import requests
 from PIL import Image, ImageDraw
 
 from harness import proc_tree, services
+from harness.chaos_audit import SoakReport, audit
 from harness.hosts import Lan
 from harness.imageserver import ImageServer
 from harness.polling import wait_until
@@ -65,8 +63,7 @@ FAULTS = (
 WORKER_HOSTS = 3
 SECRET = "chaos-secret"  # noqa: S105 (the receiver of a test, not a credential)
 DEAD_PEER_S = 6
-HEARTBEAT_S = 5
-COMPLETED = re.compile(r"photo=(\S+) message_id=\S+ outcome=completed ")
+HEARTBEAT_S = 3  # RabbitMQ drops a vanished host's connection in ~6-9 s, within host_gone_s
 
 
 @dataclass
@@ -89,37 +86,6 @@ class SoakPlan:
     timeout_s: float = 600.0
 
 
-@dataclass
-class SoakReport:
-    """What the audit found."""
-
-    photos: int = 0
-    completed: int = 0
-    failed_as_meant: int = 0
-    lost: int = 0  # not final, or final other than meant
-    stuck: int = 0  # still processing
-    # A completion logged twice (a second row of one rendition cannot be: the unique index on
-    # photo, preset and format refuses it).
-    doubled: int = 0
-    orphans: int = 0  # objects without a row, rows without an object
-    events_missing: int = 0
-    events_doubled: int = 0  # two event ids for one final state
-    longest_still_s: float = 0.0  # the longest from a photo queued to completed
-    seconds: float = 0.0
-    faults: dict[str, int] = field(default_factory=dict)  # by kind
-
-    def clean(self) -> bool:
-        """Nothing lost, stuck, doubled, orphaned or undelivered."""
-        return not (
-            self.lost
-            or self.stuck
-            or self.doubled
-            or self.orphans
-            or self.events_missing
-            or self.events_doubled
-        )
-
-
 class Soak:
     """The fleet of one soak; `run()` drives it and returns the audit."""
 
@@ -127,23 +93,17 @@ class Soak:
         self, lan: Lan, base_env: dict[str, str], image_server: ImageServer, log_dir: Path, plan: SoakPlan
     ) -> None:
         self.lan, self.image_server, self.log_dir, self.plan = lan, image_server, log_dir, plan
-        self.random = random.Random(plan.seed)  # noqa: S311 (which fault when: no secret)
-        self.own = services.create()
-        self.s3 = S3Server(log_dir / "s3-data", log_dir, name="chaos-s3").start()
-        self.receiver = WebhookReceiver(SECRET).up()
-        self.db = lan.add_database()
-        migrations.migrate({"dsn": self.db.socket_dsn()})
-        bucket = self.s3.new_bucket("chaos")
-        self.env = {
-            **base_env,
-            **self.s3.env,
-            "THUMBS_BUCKET": bucket,
-            "DB_DEAD_PEER_S": str(DEAD_PEER_S),
-            "WEBHOOK_URL": self.receiver.url,
-            "WEBHOOK_SECRET": SECRET,
-            "LOG_FORMAT": "text",
-        }
-        self.bucket = bucket
+        self.base_env = base_env
+        # Two draws of the seed: the faults' order does not depend on how the client's went.
+        self.random = random.Random(plan.seed)  # noqa: S311 (which API, which photo fails: no secret)
+        self.fault_random = random.Random(plan.seed + 1)  # noqa: S311 (which fault when)
+        self.own: services.RunServices | None = None
+        self.s3: S3Server | None = None
+        self.receiver: WebhookReceiver | None = None
+        self.env: dict[str, str] = {}
+        self.bucket = ""
+        self.injected = 0
+        self.fault_errors: list[str] = []
         self.hosts: list[Host] = []
         self.workers: list[ServiceProcess] = []
         self.apis: list[tuple[ServiceProcess, str] | None] = [None, None]
@@ -152,21 +112,39 @@ class Soak:
     # --- the fleet ------------------------------------------------------------------------
 
     def start(self) -> None:
-        """The worker hosts and the two APIs."""
+        """The vhost, the S3 server, the receiver, the database, the worker hosts and the two
+        APIs; `stop` ends whichever of them began, should one fail."""
+        self.own = services.create()
+        self.s3 = S3Server(self.log_dir / "s3-data", self.log_dir, name="chaos-s3").start()
+        self.receiver = WebhookReceiver(SECRET).up()
+        self.db = self.lan.add_database()
+        migrations.migrate({"dsn": self.db.socket_dsn()})
+        self.bucket = self.s3.new_bucket("chaos")
+        # The audit compares rows' urls with the bucket's keys: no prefix between them.
+        assert not base_env_prefix(self.base_env), "the soak's bucket takes no THUMBS_PREFIX"
+        self.env = {
+            **self.base_env,
+            **self.s3.env,
+            "THUMBS_BUCKET": self.bucket,
+            "DB_DEAD_PEER_S": str(DEAD_PEER_S),
+            "WEBHOOK_URL": self.receiver.url,
+            "WEBHOOK_SECRET": SECRET,
+            "LOG_FORMAT": "text",
+        }
         for index in range(WORKER_HOSTS):
             host = self.lan.add_host(f"w{index + 1}")
             for service, base in (
-                ("amqp", self.own.amqp_uri),
+                ("amqp", self.amqp_uri),
                 ("images", self.image_server.base_url),
-                ("webhooks", self.receiver.url),
-                ("s3", self.s3.endpoint),
+                ("webhooks", self.env["WEBHOOK_URL"]),
+                ("s3", self.env["AWS_ENDPOINT_URL"]),
             ):
                 self.lan.bridge(host, service, int(urlsplit(base).port or 0))
             env = {
                 **self.env,
                 **worker_dramatiq_env(threads=2),
                 "PG_CONNECTION_URI": self.lan.pg_dsn(host),
-                "AMQP_URI": f"{self.own.amqp_uri}?heartbeat={HEARTBEAT_S}",
+                "AMQP_URI": f"{self.amqp_uri}?heartbeat={HEARTBEAT_S}",
             }
             argv = worker_argv(threads=2, supervised=True, shutdown_ms=5000)
             worker = self.lan.run(host, argv, env, self.log_dir, name=f"worker-w{index + 1}")
@@ -177,20 +155,36 @@ class Soak:
         for index in range(2):
             self._start_api(index)
 
+    @property
+    def amqp_uri(self) -> str:
+        assert self.own is not None, "start() makes the vhost"
+        return self.own.amqp_uri
+
     def _start_api(self, index: int) -> None:
-        env = {**self.env, "PG_CONNECTION_URI": self.db.socket_dsn(), "AMQP_URI": self.own.amqp_uri}
+        env = {**self.env, "PG_CONNECTION_URI": self.db.socket_dsn(), "AMQP_URI": self.amqp_uri}
         self.apis[index] = start_api(env, self.log_dir, name=f"api-{index + 1}")
 
     def stop(self) -> None:
-        """Everything the soak started, whatever state it is in (the LAN's own close does the rest)."""
-        for api in self.apis:
-            if api is not None:
-                api[0].stop(timeout=10)
-        for worker in self.workers:
-            worker.stop(timeout=10)
-        self.receiver.stop()
-        self.s3.stop()
-        services.drop(self.own)
+        """Everything the soak started, each step tried even if one before failed (the LAN's
+        own close does the rest)."""
+        steps: list[tuple[str, Callable[[], object]]] = [
+            *((api[0].name, functools.partial(api[0].stop, timeout=10)) for api in self.apis if api),
+            *((worker.name, functools.partial(worker.stop, timeout=10)) for worker in self.workers),
+        ]
+        if self.receiver is not None:
+            steps.append(("receiver", self.receiver.stop))
+        if self.s3 is not None:
+            steps.append(("s3", self.s3.stop))
+        if self.own is not None:
+            steps.append(("vhost", functools.partial(services.drop, self.own)))
+        errors = []
+        for name, step in steps:
+            try:
+                step()
+            except Exception as error:
+                errors.append(f"{name}: {error!r}")
+        if errors:
+            raise RuntimeError("the soak's teardown failed: " + "; ".join(errors))
 
     # --- the run --------------------------------------------------------------------------
 
@@ -254,7 +248,9 @@ class Soak:
         started = time.monotonic()
         ids = self.insert_photos()
         stop_faults = threading.Event()
-        injector = threading.Thread(target=self._faults, args=(stop_faults, report), daemon=True)
+        injector = threading.Thread(
+            target=self._faults, args=(stop_faults, report), name=f"{self.lan.prefix}-faults", daemon=True
+        )
         injector.start()
         try:
             batches = [
@@ -265,7 +261,7 @@ class Soak:
                 self.post(batch)
                 time.sleep(self.plan.post_every_s)  # the client's pace
             wait_until(
-                lambda: sum(report.faults.values()) >= self.plan.min_faults,
+                lambda: self.injected >= self.plan.min_faults,
                 timeout=self.plan.timeout_s,
                 interval=0.2,
                 message=f"{self.plan.min_faults} faults begun",
@@ -280,9 +276,35 @@ class Soak:
         finally:
             stop_faults.set()
             injector.join(timeout=120)
+        if injector.is_alive():
+            raise RuntimeError("a fault did not end within 120 s")
+        if self.fault_errors:
+            raise RuntimeError("faults that could not be made or undone: " + "; ".join(self.fault_errors))
         self._heal()
+        # Every copy of every message handled: a redelivery still in flight could complete a
+        # photo a second time after the audit's look.
+        queues = ("photo-processor", "photo-processor.DQ")
+        own = self.own
+        assert own is not None
+        wait_until(
+            lambda: services.messages_in(own, *queues) == 0,
+            timeout=self.plan.timeout_s,
+            interval=1,
+            message="the soak's queues empty",
+        )
         report.seconds = time.monotonic() - started
-        self._audit(ids, report)
+        assert self.s3 is not None
+        assert self.receiver is not None
+        receiver = self.receiver
+        audit(
+            ids,
+            report,
+            sql=self.sql,
+            meant=self.meant,
+            worker_logs=[worker.logs() for worker in self.workers],
+            stored={key for key in self.s3.objects(self.bucket) if not key.startswith("originals/")},
+            delivered=lambda: set(receiver.delivered()),
+        )
         return report
 
     def _final(self, ids: list[str]) -> int:
@@ -297,26 +319,34 @@ class Soak:
     def _faults(self, stop: threading.Event, report: SoakReport) -> None:
         """One fault at a time, every `fault_every` seconds, until told to stop."""
         round_: list[str] = []
-        while not stop.wait(self.random.uniform(*self.plan.fault_every)):
+        while not stop.wait(self.fault_random.uniform(*self.plan.fault_every)):
             if not round_:
-                round_ = self.random.sample(self.plan.faults, len(self.plan.faults))
+                round_ = self.fault_random.sample(self.plan.faults, len(self.plan.faults))
             kind = round_.pop()
-            report.faults[kind] = report.faults.get(kind, 0) + 1
-            getattr(self, f"_fault_{kind}")()
+            try:
+                made = getattr(self, f"_fault_{kind}")()
+            except Exception as error:  # the soak stops; the audit must not pass without it
+                self.fault_errors.append(f"{kind}: {error!r}")
+                return
+            if made is not False:
+                report.faults[kind] = report.faults.get(kind, 0) + 1
+                self.injected += 1
 
-    def _fault_worker_kill(self) -> None:
-        worker = self.random.choice(self.workers)
-        for pid in proc_tree.dramatiq_workers(worker.pid):
-            proc_tree.kill_all([pid])
+    def _fault_worker_kill(self) -> bool:
+        """False when the chosen host's worker process is between lives (not counted)."""
+        worker = self.fault_random.choice(self.workers)
+        pids = proc_tree.dramatiq_workers(worker.pid)
+        proc_tree.kill_all(pids)
+        return bool(pids)
 
     def _fault_host_vanish(self) -> None:
-        host = self.random.choice(self.hosts)
+        host = self.fault_random.choice(self.hosts)
         self.lan.cut(host)
         self._wait(self.plan.host_gone_s)
         self.lan.restore(host)
 
     def _fault_api_kill(self) -> None:
-        index = self.random.randrange(2)
+        index = self.fault_random.randrange(2)
         api = self.apis[index]
         self.apis[index] = None
         if api is not None:
@@ -325,6 +355,7 @@ class Soak:
         self._start_api(index)
 
     def _fault_rabbitmq_restart(self) -> None:
+        assert self.own is not None
         services.close_connections(self.own)
 
     def _fault_postgres_restart(self) -> None:
@@ -332,17 +363,19 @@ class Soak:
         self.db.start()
 
     def _fault_s3_down(self) -> None:
+        assert self.s3 is not None
         self.s3.stop()
         self._wait(self.plan.s3_down_s)
         self.s3.start()
 
     def _fault_receiver_down(self) -> None:
+        assert self.receiver is not None
         self.receiver.down()
         self._wait(self.plan.receiver_down_s)
         self.receiver.up()
 
     def _fault_partition(self) -> None:
-        host = self.random.choice(self.hosts)
+        host = self.fault_random.choice(self.hosts)
         self.lan.partition(host, "db")
         self._wait(self.plan.host_gone_s)
         self.lan.restore(host, "db")
@@ -353,64 +386,13 @@ class Soak:
         time.sleep(seconds)
 
     def _heal(self) -> None:
-        """Every cable back, every service up (a fault may have been cut short by the end)."""
+        """Every cable back (each fault undoes itself before the next; this is the guard)."""
         for host in self.hosts:
             self.lan.restore(host)
 
-    # --- the audit ------------------------------------------------------------------------
 
-    def _audit(self, ids: list[str], report: SoakReport) -> None:
-        report.photos = len(ids)
-        rows = self.sql(
-            "SELECT uuid::text, status::text, extract(epoch FROM completed_at - queued_at)"
-            " FROM photos WHERE uuid = ANY(%s::uuid[])",
-            (ids,),
-        )
-        completions = Counter(
-            match.group(1) for worker in self.workers for match in COMPLETED.finditer(worker.logs())
-        )
-        for photo_id, status, took in rows:
-            meant = self.meant[photo_id]
-            report.longest_still_s = max(report.longest_still_s, float(took or 0))
-            if status == "processing":
-                report.stuck += 1
-            elif status != meant:
-                report.lost += 1
-            elif status == "completed":
-                report.completed += 1
-            else:
-                report.failed_as_meant += 1
-            if completions[photo_id] > 1:
-                report.doubled += 1
-        named = {
-            url
-            for (url,) in self.sql(
-                "SELECT url FROM photo_thumbnails WHERE photo_uuid = ANY(%s::uuid[])", (ids,)
-            )
-        }
-        stored = {key for key in self.s3.objects(self.bucket) if not key.startswith("originals/")}
-        report.orphans = len(named ^ stored)
-        self._audit_events(ids, report)
-
-    def _audit_events(self, ids: list[str], report: SoakReport) -> None:
-        events = self.sql(
-            "SELECT photo_uuid::text, id::text, type FROM webhook_events WHERE photo_uuid = ANY(%s::uuid[])",
-            (ids,),
-        )
-        by_photo: dict[str, list[str]] = {}
-        for photo_id, event_id, _ in events:
-            by_photo.setdefault(photo_id, []).append(event_id)
-        wanted = {event_id for _, event_id, _ in events}
-
-        def delivered() -> set[str]:
-            return wanted & set(self.receiver.delivered())
-
-        wait_until(lambda: delivered() == wanted, timeout=180, interval=1, message="every event delivered")
-        for photo_id in ids:
-            count = len(by_photo.get(photo_id, []))
-            report.events_missing += count == 0
-            report.events_doubled += max(0, count - 1)
-        report.events_missing += len(wanted - delivered())
+def base_env_prefix(env: dict[str, str]) -> str:
+    return env.get("THUMBS_PREFIX", "")
 
 
 def _ready(worker: ServiceProcess) -> bool:
