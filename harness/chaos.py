@@ -308,10 +308,15 @@ class Soak:
         return report
 
     def _final(self, ids: list[str]) -> int:
-        rows = self.sql(
-            "SELECT count(*) FROM photos WHERE uuid = ANY(%s::uuid[]) AND status IN ('completed', 'failed')",
-            (ids,),
-        )
+        """How many of `ids` are final; -1 while the database is down (a fault of the soak's own:
+        the look waits for it like the fleet does)."""
+        try:
+            rows = self.sql(
+                "SELECT count(*) FROM photos WHERE uuid = ANY(%s::uuid[]) AND status IN ('completed', 'failed')",
+                (ids,),
+            )
+        except psycopg2.OperationalError:
+            return -1
         return int(rows[0][0])
 
     # --- faults ---------------------------------------------------------------------------
