@@ -189,14 +189,7 @@ class Soak:
     # --- the run --------------------------------------------------------------------------
 
     def sql(self, statement: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        conn = psycopg2.connect(self.db.socket_dsn())
-        try:
-            conn.autocommit = True
-            with conn.cursor() as cur:
-                cur.execute(statement, params)
-                return list(cur.fetchall()) if cur.description else []
-        finally:
-            conn.close()
+        return self.db.sql(statement, params)
 
     def insert_photos(self) -> list[str]:
         """The soak's photos, each source of bytes of its own; a share meant to fail (404)."""

@@ -21,6 +21,7 @@ import signal
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import psycopg2
 
@@ -129,6 +130,17 @@ class LanPostgres:
         """The URL for a process in a host namespace (over the LAN); `params` go in the query."""
         query = "&".join(f"{key}={value}" for key, value in params.items())
         return f"postgresql://postgres@{self.address}:{PORT}/{dbname}" + (f"?{query}" if query else "")
+
+    def sql(self, statement: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """Run one statement by the socket (autocommit, a connection of its own); its rows, if any."""
+        conn = psycopg2.connect(self.socket_dsn())
+        try:
+            conn.autocommit = True
+            with conn.cursor() as cur:
+                cur.execute(statement, params)
+                return list(cur.fetchall()) if cur.description else []
+        finally:
+            conn.close()
 
     def socket_dsn(self, dbname: str = "postgres") -> str:
         """The URL for a process in the root namespace (the Unix socket)."""

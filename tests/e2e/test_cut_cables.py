@@ -26,7 +26,6 @@ from typing import Any
 from urllib.parse import urlsplit
 from uuid import UUID
 
-import psycopg2
 import pytest
 
 from harness import services
@@ -67,14 +66,8 @@ class Fleet:
 
     def sql(self, statement: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         """Run one statement on the LAN's database (autocommit); its rows, if any."""
-        conn = psycopg2.connect(self.dsn)
-        try:
-            conn.autocommit = True
-            with conn.cursor() as cur:
-                cur.execute(statement, params)
-                return list(cur.fetchall()) if cur.description else []
-        finally:
-            conn.close()
+        assert self.lan.db is not None
+        return self.lan.db.sql(statement, params)
 
     def worker(
         self, name: str, *, bridges: dict[str, str] | None = None, **settings: str
